@@ -1,0 +1,100 @@
+/* log.c - leveled logging to stderr (see log.h). */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_ident = "mtps";
+static atomic_int log_max_level = LOG_LEVEL_INFO;
+static int log_to_journal;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+/* syslog(3) priorities, as journald reads them from a "<N>" line prefix */
+static const int level_priorities[] = {
+	[LOG_LEVEL_ERROR] = 3,
+	[LOG_LEVEL_WARN] = 4,
+	[LOG_LEVEL_INFO] = 6,
+	[LOG_LEVEL_DEBUG] = 7,
+};
+
+void log_init(const char *ident)
+{
+	log_ident = ident;
+	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal */
+	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void log_set_level(enum log_level level)
+{
+	atomic_store(&log_max_level, (int)level);
+}
+
+int log_level_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcasecmp(name, level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+int log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load(&log_max_level);
+}
+
+void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t n;
+	int r;
+
+	if (!log_enabled(level))
+		return;
+	if (log_to_journal) {
+		r = snprintf(line, sizeof(line), "<%d>%s: ", level_priorities[level],
+			     level_names[level]);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		r = snprintf(line, sizeof(line),
+			     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
+			     level_names[level]);
+	}
+	n = r > 0 ? (size_t)r : 0;
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (r > 0)
+		n += (size_t)r;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;	/* a truncated line still ends with a newline */
+	line[n++] = '\n';
+	/* one write per line keeps lines from different threads whole */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}

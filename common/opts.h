@@ -1,0 +1,82 @@
+/* opts.h - one table of options feeds the command line, the config file, --help and -T.
+ *
+ * A program describes each setting once (struct opt_def: name, type, default, range, help)
+ * and stores the values in a plain struct of its own; the table says where each value lives
+ * by offsetof(). The same names are the long options ("--max-age 60") and the config file's
+ * keys ("max-age 60"). Nothing here prints to stderr or exits: every function returns 0 or a
+ * negative errno and words the reason into the caller's <err> buffer.
+ */
+#ifndef MTPS_OPTS_H
+#define MTPS_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum opt_type {
+	OPT_FLAG = 0,		/* bool; takes no argument on the command line, yes/no in a file */
+	OPT_INT,		/* int in [min, max] */
+	OPT_SIZE,		/* uint64_t bytes: 512, 64K, 256M, 4G (powers of 1024) */
+	OPT_DURATION,		/* uint64_t milliseconds: 500ms, 2s, 5m, 1h, 1d; a bare number is seconds */
+	OPT_STRING,		/* char *, owned by the settings struct; opts_free() frees it */
+};
+
+enum opt_flags {
+	OPT_CLI_ONLY = 1 << 0,	/* not a config file key (--help, --config, ...) */
+};
+
+struct opt_def {
+	const char *name;	/* long option and config key, e.g. "max-age" */
+	char short_name;	/* e.g. 'p', or 0 */
+	enum opt_type type;
+	unsigned flags;		/* enum opt_flags */
+	size_t offset;		/* offsetof(settings struct, field) */
+	const char *metavar;	/* e.g. "PORT"; NULL for flags */
+	const char *def;	/* default, written as a user would write it; NULL = unset/zero */
+	long long min, max;	/* inclusive range for INT, SIZE (bytes) and DURATION (ms) */
+	const char *help;	/* one line for --help */
+};
+
+#define OPT_END { .name = NULL }
+
+/* Parses a decimal integer with nothing after it. Returns 0 or -EINVAL / -ERANGE. */
+int parse_ll(const char *s, long long *out);
+/* Parses "4096", "64K", "256M", "4G", "1T" (binary units, optional "B"/"iB"). */
+int parse_size(const char *s, uint64_t *out);
+/* Parses "250ms", "2s", "5m", "1h", "1d"; a bare number means seconds. Result in ms. */
+int parse_duration_ms(const char *s, uint64_t *out);
+
+/* Stores every option's default into <settings>. Returns 0, or -EINVAL when a default in the
+ * table does not parse (a programming error, worded into <err>). */
+int opts_set_defaults(const struct opt_def *tab, void *settings, char *err, size_t errlen);
+
+/* Parses <value> as option <o> and stores it. Returns 0, or -EINVAL with <err> set to
+ * "bad value 'x' for port: ...". A string option's previous value is freed. */
+int opts_set(const struct opt_def *o, void *settings, const char *value, char *err,
+	     size_t errlen);
+
+/* Applies the options in argv[1..argc-1]. Accepts --name VALUE, --name=VALUE, -x VALUE and
+ * -xVALUE; arguments that are not options are an error. Returns 0 or -EINVAL with <err>. */
+int opts_parse_args(const struct opt_def *tab, void *settings, int argc, char **argv,
+		    char *err, size_t errlen);
+
+/* Returns the argument given to option <name> in argv (the last one wins), or NULL. Used to
+ * find --config before the file is read, so that the command line can then win over it. */
+const char *opts_peek_arg(const struct opt_def *tab, int argc, char **argv, const char *name);
+
+/* Reads a config file of "key value" lines ('#' starts a comment, blank lines are fine,
+ * a value may be "double-quoted"). Errors read "FILE:LINE: what is wrong". A key given
+ * twice is an error. Returns 0, -EINVAL, or a negative errno when the file cannot be read. */
+int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
+		    size_t errlen);
+
+/* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)". */
+void opts_usage(const struct opt_def *tab, FILE *out);
+
+/* Writes the effective settings in config file syntax, one "key value" line each. */
+void opts_print(const struct opt_def *tab, const void *settings, FILE *out);
+
+/* Frees the strings that opts_set() stored in <settings>. */
+void opts_free(const struct opt_def *tab, void *settings);
+
+#endif
