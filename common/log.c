@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,11 +31,26 @@ static const int level_priorities[] = {
 	[LOG_LEVEL_DEBUG] = 7,
 };
 
+/* systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the journal stream it connects stderr
+ * to; it counts only while stderr still is that stream (systemd.exec(5)), not after a
+ * redirection or in a terminal that inherited the variable. */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(const char *ident)
 {
 	log_ident = ident;
-	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal */
-	log_to_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_to_journal = stderr_is_journal();
 }
 
 void log_set_level(enum log_level level)

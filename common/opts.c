@@ -126,6 +126,85 @@ static int parse_flag(const char *s, bool *out)
 	return -EINVAL;
 }
 
+/* Writes <bytes> the way a user would: 1G rather than 1073741824 where it is exact. */
+static void format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (bytes >= 1024 && bytes % 1024 == 0 && u < 3) {
+		bytes /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%" PRIu64, bytes);
+	else
+		snprintf(buf, len, "%" PRIu64 "%c", bytes, units[u]);
+}
+
+/* Writes <ms> in the largest unit that divides it: 500ms, 2s, 5m, 1h, 1d. */
+static void format_duration(uint64_t ms, char *buf, size_t len)
+{
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%" PRIu64 "%s", ms / units[i].ms, units[i].unit);
+			return;
+		}
+	}
+	if (ms == 0)
+		snprintf(buf, len, "0s");
+	else
+		snprintf(buf, len, "%" PRIu64 "ms", ms);
+}
+
+static void format_range(const struct opt_def *o, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+
+	if (o->type == OPT_SIZE) {
+		format_size((uint64_t)o->min, lo, sizeof(lo));
+		format_size((uint64_t)o->max, hi, sizeof(hi));
+	} else if (o->type == OPT_DURATION) {
+		format_duration((uint64_t)o->min, lo, sizeof(lo));
+		format_duration((uint64_t)o->max, hi, sizeof(hi));
+	} else {
+		snprintf(lo, sizeof(lo), "%lld", o->min);
+		snprintf(hi, sizeof(hi), "%lld", o->max);
+	}
+	snprintf(buf, len, "%s..%s", lo, hi);
+}
+
+/* Checks a string value: printable, and one of o->choices when there are any. */
+static int check_string(const struct opt_def *o, const char *value, char *err, size_t errlen)
+{
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(err, errlen, "bad value for %s: control characters are not allowed",
+				 o->name);
+			return -EINVAL;
+		}
+	}
+	if (o->choices) {
+		char list[256] = "";
+		size_t n = 0;
+
+		for (const char *const *c = o->choices; *c; c++) {
+			if (strcmp(value, *c) == 0)
+				return 0;
+			n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0,
+					      "%s%s", n ? ", " : "", *c);
+		}
+		snprintf(err, errlen, "bad value '%s' for %s: expected one of %s", value, o->name,
+			 list);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int opts_set(const struct opt_def *o, void *settings, const char *value, char *err,
 	     size_t errlen)
 {
@@ -168,8 +247,12 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 		break;
 	case OPT_STRING: {
 		char **sp = field(settings, o);
-		char *copy = strdup(value);
+		char *copy;
 
+		r = check_string(o, value, err, errlen);
+		if (r)
+			return r;
+		copy = strdup(value);
 		if (copy == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
@@ -180,12 +263,10 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 	}
 	}
 	if (r == -ERANGE && o->type != OPT_FLAG) {
-		if (o->type == OPT_INT)
-			snprintf(err, errlen, "bad value '%s' for %s: must be %lld..%lld",
-				 value, o->name, o->min, o->max);
-		else
-			snprintf(err, errlen, "bad value '%s' for %s: out of range", value,
-				 o->name);
+		char range[80];
+
+		format_range(o, range, sizeof(range));
+		snprintf(err, errlen, "bad value '%s' for %s: must be %s", value, o->name, range);
 		return -EINVAL;
 	}
 	if (r) {
@@ -360,14 +441,21 @@ static int split_line(char *line, char **key, char **value, char *err, size_t er
 	*p++ = '\0';
 	v = trim(p);
 	if (*v == '"') {
-		char *close = strchr(v + 1, '"');
+		char *in = v + 1, *out = v + 1, *rest;
 
-		if (close == NULL) {
+		/* unescape \" and \\ in place, up to the closing quote */
+		while (*in && *in != '"') {
+			if (*in == '\\' && (in[1] == '"' || in[1] == '\\'))
+				in++;
+			*out++ = *in++;
+		}
+		if (*in != '"') {
 			snprintf(err, errlen, "unterminated quoted value");
 			return -EINVAL;
 		}
-		*close = '\0';
-		if (*trim(close + 1) != '\0' && *trim(close + 1) != '#') {
+		*out = '\0';
+		rest = trim(in + 1);
+		if (*rest != '\0' && *rest != '#') {
 			snprintf(err, errlen, "unexpected text after the quoted value");
 			return -EINVAL;
 		}
@@ -411,6 +499,7 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	errno = 0;
 	while (fgets(line, sizeof(line), f)) {
 		const struct opt_def *o;
 		char *key, *value;
@@ -431,8 +520,14 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 		if (key == NULL)
 			continue;
 		o = find_long(tab, key, strlen(key));
-		if (o == NULL || (o->flags & OPT_CLI_ONLY)) {
+		if (o == NULL) {
 			snprintf(err, errlen, "%s:%u: unknown key '%s'", path, lineno, key);
+			r = -EINVAL;
+			break;
+		}
+		if (o->flags & OPT_CLI_ONLY) {
+			snprintf(err, errlen, "%s:%u: '%s' can only be given on the command line",
+				 path, lineno, key);
 			r = -EINVAL;
 			break;
 		}
@@ -450,8 +545,8 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 		}
 	}
 	if (r == 0 && ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
-		r = -EIO;
+		r = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-r));
 	}
 	free(first_line);
 	fclose(f);
@@ -488,25 +583,34 @@ void opts_print(const struct opt_def *tab, const void *settings, FILE *out)
 		case OPT_INT:
 			fprintf(out, "%s %d\n", o->name, *(const int *)p);
 			break;
-		case OPT_SIZE:
-			fprintf(out, "%s %" PRIu64 "\n", o->name, *(const uint64_t *)p);
-			break;
-		case OPT_DURATION: {
-			uint64_t ms = *(const uint64_t *)p;
+		case OPT_SIZE: {
+			char sz[32];
 
-			if (ms % 1000 == 0)
-				fprintf(out, "%s %" PRIu64 "s\n", o->name, ms / 1000);
-			else
-				fprintf(out, "%s %" PRIu64 "ms\n", o->name, ms);
+			format_size(*(const uint64_t *)p, sz, sizeof(sz));
+			fprintf(out, "%s %s\n", o->name, sz);
+			break;
+		}
+		case OPT_DURATION: {
+			char d[32];
+
+			format_duration(*(const uint64_t *)p, d, sizeof(d));
+			fprintf(out, "%s %s\n", o->name, d);
 			break;
 		}
 		case OPT_STRING: {
 			const char *s = *(char *const *)p;
 
-			if (s)
-				fprintf(out, "%s \"%s\"\n", o->name, s);
-			else
+			if (s == NULL) {
 				fprintf(out, "# %s (unset)\n", o->name);
+				break;
+			}
+			fprintf(out, "%s \"", o->name);
+			for (; *s; s++) {
+				if (*s == '"' || *s == '\\')
+					fputc('\\', out);
+				fputc(*s, out);
+			}
+			fputs("\"\n", out);
 			break;
 		}
 		}

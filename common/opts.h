@@ -18,7 +18,8 @@ enum opt_type {
 	OPT_INT,		/* int in [min, max] */
 	OPT_SIZE,		/* uint64_t bytes: 512, 64K, 256M, 4G (powers of 1024) */
 	OPT_DURATION,		/* uint64_t milliseconds: 500ms, 2s, 5m, 1h, 1d; a bare number is seconds */
-	OPT_STRING,		/* char *, owned by the settings struct; opts_free() frees it */
+	OPT_STRING,		/* char *, owned by the settings struct; opts_free() frees it.
+				 * No control characters; one of <choices> when those are given */
 };
 
 enum opt_flags {
@@ -35,6 +36,7 @@ struct opt_def {
 	const char *def;	/* default, written as a user would write it; NULL = unset/zero */
 	long long min, max;	/* inclusive range for INT, SIZE (bytes) and DURATION (ms) */
 	const char *help;	/* one line for --help */
+	const char *const *choices;	/* STRING: the allowed values, NULL-terminated; or NULL */
 };
 
 #define OPT_END { .name = NULL }
@@ -65,15 +67,16 @@ int opts_parse_args(const struct opt_def *tab, void *settings, int argc, char **
 const char *opts_peek_arg(const struct opt_def *tab, int argc, char **argv, const char *name);
 
 /* Reads a config file of "key value" lines ('#' starts a comment, blank lines are fine,
- * a value may be "double-quoted"). Errors read "FILE:LINE: what is wrong". A key given
- * twice is an error. Returns 0, -EINVAL, or a negative errno when the file cannot be read. */
+ * a value may be "double-quoted", with \" and \\ inside). Errors read "FILE:LINE: what is
+ * wrong". A key given twice is an error. Returns 0, -EINVAL, or a negative errno when the file cannot be read. */
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen);
 
 /* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)". */
 void opts_usage(const struct opt_def *tab, FILE *out);
 
-/* Writes the effective settings in config file syntax, one "key value" line each. */
+/* Writes the effective settings in config file syntax, one "key value" line each, so
+ * that opts_parse_file() reads them back unchanged. */
 void opts_print(const struct opt_def *tab, const void *settings, FILE *out);
 
 /* Frees the strings that opts_set() stored in <settings>. */

@@ -214,6 +214,7 @@ int api_user_input_parse(const char *body, size_t len, bool require_all, uint64_
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
+	/* strict mode also refuses anything but white space after the value */
 	if (obj == NULL || jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
 			snprintf(err, errlen, "invalid JSON: unexpected end of input");
@@ -222,16 +223,6 @@ int api_user_input_parse(const char *body, size_t len, bool require_all, uint64_
 				 json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
 		r = -EINVAL;
 		goto out;
-	}
-	if (json_tokener_get_parse_end(tok) < len) {
-		/* trailing white space is fine, anything else is not */
-		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-			if (!isspace((unsigned char)body[i])) {
-				snprintf(err, errlen, "invalid JSON: unexpected data after the value at byte %zu", i);
-				r = -EINVAL;
-				goto out;
-			}
-		}
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		snprintf(err, errlen, "expected a JSON object with \"name\" and \"email\"");
@@ -559,7 +550,8 @@ static enum MHD_Result list_users(struct api *api, struct MHD_Connection *c)
 }
 
 /* Checks If-Match (RFC 9110 §13.1.1) against user <id>. Returns 0 and the version a write
- * must still find (0: no condition), or the HTTP status to answer (404, 412). */
+ * must still find (0: no condition), or the HTTP status to answer: 412 when the tag is not
+ * current, 404 when the user does not exist (rather than a 412 that says nothing). */
 static unsigned precondition(struct api *api, struct MHD_Connection *c, uint64_t id,
 			     uint64_t *if_version)
 {
@@ -572,7 +564,7 @@ static unsigned precondition(struct api *api, struct MHD_Connection *c, uint64_t
 	if (im == NULL)
 		return 0;
 	if (users_get(api->users, id, &u))
-		return MHD_HTTP_PRECONDITION_FAILED;	/* nothing current matches */
+		return MHD_HTTP_NOT_FOUND;
 	user_etag(&u, etag);
 	if (!http_etag_match(im, etag, true))
 		return MHD_HTTP_PRECONDITION_FAILED;
@@ -632,7 +624,8 @@ static enum MHD_Result write_user(struct api *api, struct MHD_Connection *c,
 	}
 	status = precondition(api, c, rq->match.id, &if_version);
 	if (status)
-		return write_error(api, c, -ESTALE, rq->match.id, NULL);
+		return write_error(api, c, status == MHD_HTTP_NOT_FOUND ? -ENOENT : -ESTALE,
+				   rq->match.id, NULL);
 	r = users_update(api->users, rq->match.id, in.has_name ? in.name : NULL,
 			 in.has_email ? in.email : NULL, if_version, time(NULL), &u);
 	if (r)
@@ -644,6 +637,7 @@ static enum MHD_Result serve_users(struct api *api, struct MHD_Connection *c,
 				   struct request *rq)
 {
 	uint64_t if_version;
+	unsigned status;
 	struct user u;
 	int r;
 
@@ -656,8 +650,11 @@ static enum MHD_Result serve_users(struct api *api, struct MHD_Connection *c,
 			return write_error(api, c, -ENOENT, rq->match.id, NULL);
 		return respond_user(api, c, MHD_HTTP_OK, &u, true);
 	case API_DELETE:
-		if (precondition(api, c, rq->match.id, &if_version))
-			return write_error(api, c, -ESTALE, rq->match.id, NULL);
+		status = precondition(api, c, rq->match.id, &if_version);
+		if (status)
+			return write_error(api, c,
+					   status == MHD_HTTP_NOT_FOUND ? -ENOENT : -ESTALE,
+					   rq->match.id, NULL);
 		r = users_delete(api->users, rq->match.id, if_version);
 		if (r)
 			return write_error(api, c, r, rq->match.id, NULL);
@@ -783,11 +780,11 @@ static bool route_is_delayed(enum api_route route)
 
 /* First call for a request: decide what the headers allow us to. */
 static struct request *request_begin(struct api *api, struct MHD_Connection *c,
-				     const char *url, const char *method)
+				     const char *url, const char *method, const char *version)
 {
 	struct request *rq = calloc(1, sizeof(*rq));
 	const char *cl;
-	uint64_t len;
+	long long len;
 
 	if (rq == NULL)
 		return NULL;
@@ -799,8 +796,12 @@ static struct request *request_begin(struct api *api, struct MHD_Connection *c,
 	else
 		atomic_fetch_add(&api->requests, 1);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && parse_size(cl, &len) == 0 && len > api->cfg.max_body)
+	if (cl && parse_ll(cl, &len) == 0 && (uint64_t)len > api->cfg.max_body)
 		rq->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
+	/* RFC 9112 §3.2: an HTTP/1.1 request without Host gets a 400 */
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+		rq->early_status = MHD_HTTP_BAD_REQUEST;
 	return rq;
 }
 
@@ -844,14 +845,19 @@ enum MHD_Result api_handler(void *cls, struct MHD_Connection *connection, const 
 	struct request *rq = *con_cls;
 
 	if (rq == NULL) {
-		rq = request_begin(api, connection, url, method);
+		rq = request_begin(api, connection, url, method, version);
 		*con_cls = rq;
-		if (rq && rq->early_status == MHD_HTTP_CONTENT_TOO_LARGE)
-			/* refuse before reading the body; MHD then closes the connection */
+		if (rq == NULL)
+			return MHD_NO;
+		/* refuse before reading any body; MHD then closes the connection */
+		if (rq->early_status == MHD_HTTP_BAD_REQUEST)
+			return respond_error(api, connection, MHD_HTTP_BAD_REQUEST,
+					     "an HTTP/1.1 request needs a Host header");
+		if (rq->early_status == MHD_HTTP_CONTENT_TOO_LARGE)
 			return respond_error(api, connection, MHD_HTTP_CONTENT_TOO_LARGE,
 					     "the request body is larger than %" PRIu64 " bytes",
 					     api->cfg.max_body);
-		return rq ? MHD_YES : MHD_NO;
+		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		request_body(api, rq, upload_data, *upload_data_size);

@@ -54,50 +54,52 @@ struct settings {
 	bool version;
 };
 
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+
 #define S(field) offsetof(struct settings, field)
 #define DAY_MS (86400LL * 1000)
 
 static const struct opt_def options[] = {
 	{ "port", 'p', OPT_INT, 0, S(port), "PORT", "3000", 0, 65535,
-	  "TCP port to listen on; 0 picks a free one" },
+	  "TCP port to listen on; 0 picks a free one", NULL },
 	{ "bind", 'b', OPT_STRING, 0, S(bind), "ADDR", "127.0.0.1", 0, 0,
-	  "IPv4 or IPv6 address to listen on (0.0.0.0 or :: for all)" },
+	  "IPv4 or IPv6 address to listen on (0.0.0.0 or :: for all)", NULL },
 	{ "name", 'n', OPT_STRING, 0, S(name), "NAME", NULL, 0, 0,
-	  "instance name in X-Served-By and status (default: origin-PORT)" },
+	  "instance name in X-Served-By and status (default: origin-PORT)", NULL },
 	{ "threads", 't', OPT_INT, 0, S(threads), "N", "0", 0, 1024,
-	  "worker threads; 0 means one per CPU core" },
+	  "worker threads; 0 means one per CPU core", NULL },
 	{ "max-age", 0, OPT_DURATION, 0, S(max_age_ms), "SECONDS", "60", 0, 365 * DAY_MS,
-	  "Cache-Control max-age on user reads" },
+	  "Cache-Control max-age on user reads", NULL },
 	{ "large-max-age", 0, OPT_DURATION, 0, S(large_max_age_ms), "SECONDS", "86400", 0,
-	  365 * DAY_MS, "Cache-Control max-age on /api/large" },
+	  365 * DAY_MS, "Cache-Control max-age on /api/large", NULL },
 	{ "latency-ms", 0, OPT_INT, 0, S(latency_ms), "N", "0", 0, 600000,
-	  "simulated processing delay on /api/ routes (not /health)" },
+	  "simulated processing delay on /api/ routes (not /health)", NULL },
 	{ "seed-users", 0, OPT_INT, 0, S(seed_users), "N", "5", 0, 10000000,
-	  "users created at start" },
+	  "users created at start", NULL },
 	{ "max-users", 0, OPT_INT, 0, S(max_users), "N", "100000", 1, 100000000,
-	  "most users the table holds (507 past it)" },
+	  "most users the table holds (507 past it)", NULL },
 	{ "max-body", 0, OPT_SIZE, 0, S(max_body), "SIZE", "1M", 0, 1LL << 30,
-	  "largest request body (413 past it)" },
+	  "largest request body (413 past it)", NULL },
 	{ "max-large", 0, OPT_SIZE, 0, S(max_large), "SIZE", "64G", 0, 1LL << 50,
-	  "largest size /api/large serves" },
+	  "largest size /api/large serves", NULL },
 	{ "max-connections", 0, OPT_INT, 0, S(max_connections), "N", "1024", 1, 1000000,
-	  "most concurrent client connections" },
+	  "most concurrent client connections", NULL },
 	{ "timeout", 0, OPT_DURATION, 0, S(timeout_ms), "SECONDS", "60", 1000, DAY_MS,
-	  "close a connection idle this long" },
+	  "close a connection idle this long", NULL },
 	{ "drain-timeout", 0, OPT_DURATION, 0, S(drain_timeout_ms), "SECONDS", "10", 0, DAY_MS,
-	  "on SIGTERM, longest wait for requests in flight" },
+	  "on SIGTERM, longest wait for requests in flight", NULL },
 	{ "log-level", 0, OPT_STRING, 0, S(log_level), "LEVEL", "info", 0, 0,
-	  "error, warn, info or debug" },
+	  "error, warn, info or debug", log_levels },
 	{ "ready-fd", 0, OPT_INT, OPT_CLI_ONLY, S(ready_fd), "FD", "-1", -1, 65535,
-	  "once listening, write the port and a newline to FD and close it" },
+	  "once listening, write the port and a newline to FD and close it", NULL },
 	{ "config", 'c', OPT_STRING, OPT_CLI_ONLY, S(config), "FILE", NULL, 0, 0,
-	  "read settings from FILE first; the command line wins" },
+	  "read settings from FILE first; the command line wins", NULL },
 	{ "print-config", 'T', OPT_FLAG, OPT_CLI_ONLY, S(print_config), NULL, NULL, 0, 0,
-	  "print the effective settings and exit" },
+	  "print the effective settings and exit", NULL },
 	{ "help", 'h', OPT_FLAG, OPT_CLI_ONLY, S(help), NULL, NULL, 0, 0,
-	  "show this help and exit" },
+	  "show this help and exit", NULL },
 	{ "version", 'V', OPT_FLAG, OPT_CLI_ONLY, S(version), NULL, NULL, 0, 0,
-	  "show the version and exit" },
+	  "show the version and exit", NULL },
 	OPT_END
 };
 
@@ -116,6 +118,13 @@ static void usage(FILE *out)
 		"See mtps-origin(8).\n");
 }
 
+static bool address_valid(const char *addr)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET, addr, &a) == 1 || inet_pton(AF_INET6, addr, &a) == 1;
+}
+
 /* Applies defaults, then the config file named by -c, then the command line. Returns 0,
  * or the exit status (2) after printing why. */
 static int load_settings(struct settings *s, int argc, char **argv)
@@ -131,9 +140,9 @@ static int load_settings(struct settings *s, int argc, char **argv)
 		goto fail;
 	if (opts_parse_args(options, s, argc, argv, err, sizeof(err)))
 		goto fail;
-	if (log_level_parse(s->log_level) < 0) {
-		snprintf(err, sizeof(err), "bad value '%s' for log-level: expected error, warn, info or debug",
-			 s->log_level);
+	if (!address_valid(s->bind)) {
+		snprintf(err, sizeof(err), "bad value '%s' for bind: not an IPv4 or IPv6 address",
+			 s->bind);
 		goto fail;
 	}
 	return 0;
@@ -224,26 +233,34 @@ static void report_ready(int fd, int port)
 	close(fd);
 }
 
-/* Waits for SIGTERM or SIGINT on <sigfd>. SIGHUP is logged and ignored for now. */
-static int wait_for_stop(int sigfd)
+/* Reads one signal from <sigfd>, blocking. Returns its number, or -1 after logging. A
+ * SIGHUP is logged here: mtps-origin has nothing to reload. */
+static int read_signal(int sigfd)
 {
 	struct signalfd_siginfo si;
+	ssize_t n;
 
-	for (;;) {
-		ssize_t n = read(sigfd, &si, sizeof(si));
-
-		if (n != sizeof(si)) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			log_error("signalfd: %s", strerror(errno));
-			return -1;
-		}
-		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: mtps-origin has nothing to reload");
-			continue;
-		}
-		return (int)si.ssi_signo;
+	do
+		n = read(sigfd, &si, sizeof(si));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(si)) {
+		log_error("signalfd: %s", strerror(errno));
+		return -1;
 	}
+	if (si.ssi_signo == SIGHUP)
+		log_info("SIGHUP: mtps-origin has nothing to reload");
+	return (int)si.ssi_signo;
+}
+
+/* Waits for SIGTERM or SIGINT. */
+static int wait_for_stop(int sigfd)
+{
+	int sig;
+
+	do
+		sig = read_signal(sigfd);
+	while (sig == SIGHUP);
+	return sig;
 }
 
 /* Waits until nothing is in flight, the drain timeout passes, or another stop signal. */
@@ -264,7 +281,7 @@ static void drain(struct api *api, int sigfd, uint64_t timeout_ms)
 		r = poll(pfd, 2, (int)(deadline - now));
 		if (r < 0 && errno != EINTR)
 			return;
-		if (pfd[1].revents & POLLIN) {
+		if ((pfd[1].revents & POLLIN) && read_signal(sigfd) != SIGHUP) {
 			log_warn("second stop signal: closing %ld requests in flight",
 				 atomic_load(&api->in_flight));
 			return;
@@ -324,7 +341,9 @@ int main(int argc, char **argv)
 		log_error("cannot start: %s", strerror(errno));
 		goto out;
 	}
-	if (seed(api.users, s.seed_users < s.max_users ? s.seed_users : s.max_users))
+	if (s.seed_users > s.max_users)
+		s.seed_users = s.max_users;
+	if (seed(api.users, s.seed_users))
 		goto out;
 	listen_fd = listen_on(s.bind, s.port, &port);
 	if (listen_fd < 0)
@@ -356,13 +375,18 @@ int main(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 
+	/* a single thread is MHD's polling thread itself: no pool */
+	struct MHD_OptionItem pool[] = {
+		{ threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, api_handler, &api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first, to catch every message */
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s.timeout_ms / 1000),
 		MHD_OPTION_NOTIFY_COMPLETED, api_completed, &api,
@@ -381,9 +405,11 @@ int main(int argc, char **argv)
 	log_info("%s: stopping; %ld requests in flight", strsignal(sig),
 		 atomic_load(&api.in_flight));
 	atomic_store(&api.draining, true);
-	MHD_quiesce_daemon(daemon);	/* no new connections; the socket stays ours */
-	close(listen_fd);
-	listen_fd = -1;
+	/* No new connections: MHD stops accepting, and shutdown() makes the kernel refuse
+	 * connects at once instead of queueing them in the backlog. The descriptor itself is
+	 * closed only after MHD_stop_daemon(), as MHD requires with internal threads. */
+	MHD_quiesce_daemon(daemon);
+	shutdown(listen_fd, SHUT_RDWR);
 	drain(&api, sigfd, s.drain_timeout_ms);
 	status = 0;
 out:

@@ -1,0 +1,45 @@
+/* proc.h - start a server binary on a free loopback port, wait until it listens, stop it.
+ *
+ * The server is started with "--port 0 --ready-fd 3": it binds a port the kernel picks and
+ * writes that port to fd 3 once it accepts connections, so tests need neither fixed ports
+ * nor sleeps. MTPS_WRAPPER in the environment (e.g. "valgrind --error-exitcode=99") is put
+ * in front of the command. Used from one thread (the test's).
+ */
+#ifndef MTPS_TEST_PROC_H
+#define MTPS_TEST_PROC_H
+
+#include <sys/types.h>
+
+struct proc {
+	pid_t pid;
+	int pidfd;		/* readable when the process has exited */
+	int port;		/* what the server reported on its ready fd */
+	char url[64];		/* "http://127.0.0.1:PORT" */
+};
+
+/* Starts <path> with the extra arguments <args> (NULL-terminated, may be NULL) plus
+ * "--port 0 --ready-fd 3" unless <args> has a --port of its own. When <stderr_path> is not
+ * NULL the server's stderr goes to that file. Waits up to <timeout_ms> for the port.
+ * Returns 0, or a negative errno (-ETIMEDOUT, or -ECHILD when the server exited first; the
+ * server is then reaped and *p is unusable). */
+int proc_start(struct proc *p, const char *path, const char *const *args,
+	       const char *stderr_path, unsigned timeout_ms);
+
+/* Sends <sig> and waits up to <timeout_ms> for the exit; kills with SIGKILL after that.
+ * Returns the exit status (0-255), 128 + signal number when a signal ended it, or
+ * -ETIMEDOUT when it had to be killed. */
+int proc_stop(struct proc *p, int sig, unsigned timeout_ms);
+
+/* Waits up to <timeout_ms> for the process to exit by itself; same returns as proc_stop(). */
+int proc_wait(struct proc *p, unsigned timeout_ms);
+
+/* Runs <path> with <args> to completion (no --port/--ready-fd added), stdout and stderr
+ * captured together into <out> (NUL-terminated, truncated to <outlen>). Returns the exit
+ * status as proc_stop() does. */
+int proc_run(const char *path, const char *const *args, char *out, size_t outlen,
+	     unsigned timeout_ms);
+
+/* Reads a whole small file into <buf> (NUL-terminated). Returns bytes read or -errno. */
+long proc_read_file(const char *path, char *buf, size_t len);
+
+#endif
