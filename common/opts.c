@@ -14,7 +14,7 @@
 
 #define OPTS_MAX_LINE 4096
 
-int parse_ll(const char *s, long long *out)
+int opts_parse_int(const char *s, long long *out)
 {
 	char *end;
 	long long v;
@@ -57,7 +57,7 @@ static int mul_overflows(uint64_t a, uint64_t b, uint64_t *out)
 	return 0;
 }
 
-int parse_size(const char *s, uint64_t *out)
+int opts_parse_size(const char *s, uint64_t *out)
 {
 	static const struct { const char *suffix; uint64_t mult; } units[] = {
 		{ "", 1 }, { "B", 1 },
@@ -79,7 +79,7 @@ int parse_size(const char *s, uint64_t *out)
 	return -EINVAL;
 }
 
-int parse_duration_ms(const char *s, uint64_t *out)
+int opts_parse_duration(const char *s, uint64_t *out)
 {
 	static const struct { const char *suffix; uint64_t ms; } units[] = {
 		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
@@ -193,10 +193,14 @@ static int check_string(const struct opt_def *o, const char *value, char *err, s
 		size_t n = 0;
 
 		for (const char *const *c = o->choices; *c; c++) {
+			int w;
+
 			if (strcmp(value, *c) == 0)
 				return 0;
-			n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0,
-					      "%s%s", n ? ", " : "", *c);
+			if (n >= sizeof(list))
+				continue;	/* the list is cut short, the check goes on */
+			w = snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", *c);
+			n += w > 0 ? (size_t)w : 0;
 		}
 		snprintf(err, errlen, "bad value '%s' for %s: expected one of %s", value, o->name,
 			 list);
@@ -222,7 +226,7 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 		expect = "yes or no";
 		break;
 	case OPT_INT:
-		r = parse_ll(value, &ll);
+		r = opts_parse_int(value, &ll);
 		if (r == 0 && (ll < o->min || ll > o->max))
 			r = -ERANGE;
 		if (r == 0)
@@ -230,7 +234,7 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 		expect = "a whole number";
 		break;
 	case OPT_SIZE:
-		r = parse_size(value, &u);
+		r = opts_parse_size(value, &u);
 		if (r == 0 && (u < (uint64_t)o->min || u > (uint64_t)o->max))
 			r = -ERANGE;
 		if (r == 0)
@@ -238,7 +242,7 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 		expect = "a size such as 4096, 64K, 256M or 4G";
 		break;
 	case OPT_DURATION:
-		r = parse_duration_ms(value, &u);
+		r = opts_parse_duration(value, &u);
 		if (r == 0 && (u < (uint64_t)o->min || u > (uint64_t)o->max))
 			r = -ERANGE;
 		if (r == 0)

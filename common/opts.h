@@ -42,11 +42,11 @@ struct opt_def {
 #define OPT_END { .name = NULL }
 
 /* Parses a decimal integer with nothing after it. Returns 0 or -EINVAL / -ERANGE. */
-int parse_ll(const char *s, long long *out);
+int opts_parse_int(const char *s, long long *out);
 /* Parses "4096", "64K", "256M", "4G", "1T" (binary units, optional "B"/"iB"). */
-int parse_size(const char *s, uint64_t *out);
+int opts_parse_size(const char *s, uint64_t *out);
 /* Parses "250ms", "2s", "5m", "1h", "1d"; a bare number means seconds. Result in ms. */
-int parse_duration_ms(const char *s, uint64_t *out);
+int opts_parse_duration(const char *s, uint64_t *out);
 
 /* Stores every option's default into <settings>. Returns 0, or -EINVAL when a default in the
  * table does not parse (a programming error, worded into <err>). */

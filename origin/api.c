@@ -31,11 +31,14 @@
 #define API_LIST_MAX_LIMIT 1000
 #define API_JSON_MAX_DEPTH 16
 #define API_LARGE_BLOCK (64 * 1024)
+#define API_BODY_DISCARD_MAX (1024 * 1024)	/* body past --max-body read before closing */
 
 struct request {
 	struct api_match match;
 	unsigned method;	/* enum api_method bit, 0 when not implemented */
-	int early_status;	/* decided while reading the body (413), else 0 */
+	int early_status;	/* decided from the headers or the body (400, 413, 501), or 0 */
+	char early_reason[96];	/* what to say with it */
+	uint64_t discarded;	/* body bytes dropped past --max-body */
 	bool delayed;		/* the --latency-ms wait is behind us */
 	char *body;		/* at most cfg.max_body bytes */
 	size_t len;
@@ -158,6 +161,44 @@ bool api_email_valid(const char *email)
 	return domain_label_valid(label, strlen(label));
 }
 
+/* Says whether <s> is well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates,
+ * nothing past U+10FFFF. json-c lets some of these through. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t len;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			len = 2, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			len = 3, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			len = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if (i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 /* Copies a JSON string member into <dst>. Returns 0 or -EINVAL with <err>. */
 static int take_string(struct json_object *v, const char *key, char *dst, size_t max,
 		       char *err, size_t errlen)
@@ -189,6 +230,10 @@ static int take_string(struct json_object *v, const char *key, char *dst, size_t
 			return -EINVAL;
 		}
 	}
+	if (!utf8_valid((const unsigned char *)s, n)) {
+		snprintf(err, errlen, "'%s' is not valid UTF-8", key);
+		return -EINVAL;
+	}
 	memcpy(dst, s, n + 1);
 	return 0;
 }
@@ -204,6 +249,10 @@ int api_user_input_parse(const char *body, size_t len, bool require_all, uint64_
 	memset(in, 0, sizeof(*in));
 	if (len == 0) {
 		snprintf(err, errlen, "the request body is empty; expected a JSON object");
+		return -EINVAL;
+	}
+	if (memchr(body, '\0', len)) {	/* json-c would stop reading there */
+		snprintf(err, errlen, "invalid JSON: the body contains a NUL byte");
 		return -EINVAL;
 	}
 	tok = json_tokener_new_ex(API_JSON_MAX_DEPTH);
@@ -246,8 +295,18 @@ int api_user_input_parse(const char *body, size_t len, bool require_all, uint64_
 				snprintf(err, errlen, "'id' cannot be set or changed");
 				r = -EINVAL;
 			}
-		} else if (strcmp(key, "version") != 0 && strcmp(key, "created_at") != 0 &&
-			   strcmp(key, "updated_at") != 0) {
+		} else if (strcmp(key, "version") == 0) {
+			/* read-only, ignored, but still well-typed */
+			if (!json_object_is_type(val, json_type_int)) {
+				snprintf(err, errlen, "'version' must be a whole number");
+				r = -EINVAL;
+			}
+		} else if (strcmp(key, "created_at") == 0 || strcmp(key, "updated_at") == 0) {
+			if (!json_object_is_type(val, json_type_string)) {
+				snprintf(err, errlen, "'%s' must be a string", key);
+				r = -EINVAL;
+			}
+		} else {
 			snprintf(err, errlen, "unknown field '%s'", key);
 			r = -EINVAL;
 		}
@@ -293,32 +352,48 @@ static enum MHD_Result queue(struct api *api, struct MHD_Connection *c, unsigned
 	return ret;
 }
 
-/* Builds a response whose body is <obj> as JSON plus a newline; releases <obj>. Returns
- * NULL when out of memory (or when <obj> is NULL). */
-static struct MHD_Response *json_response(struct json_object *obj)
+/* Returns <obj> as JSON text plus a newline (malloc'd, length in *len) and releases
+ * <obj>. Returns NULL when out of memory (or when <obj> is NULL). */
+static char *json_text(struct json_object *obj, size_t *len)
 {
-	struct MHD_Response *resp = NULL;
 	const char *text;
-	size_t len;
-	char *body;
+	char *out;
 
 	if (obj == NULL)
 		return NULL;
 	text = json_object_to_json_string_length(
-		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	body = malloc(len + 1);
-	if (body) {
-		memcpy(body, text, len);
-		body[len] = '\n';
-		resp = MHD_create_response_from_buffer(len + 1, body, MHD_RESPMEM_MUST_FREE);
-		if (resp == NULL)
-			free(body);
-		else
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-						"application/json");
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+	out = malloc(*len + 1);
+	if (out) {
+		memcpy(out, text, *len);
+		out[(*len)++] = '\n';
 	}
 	json_object_put(obj);
+	return out;
+}
+
+/* Builds an application/json response that takes over <text>. Frees it on failure. */
+static struct MHD_Response *text_response(char *text, size_t len)
+{
+	struct MHD_Response *resp;
+
+	if (text == NULL)
+		return NULL;
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	return resp;
+}
+
+static struct MHD_Response *json_response(struct json_object *obj)
+{
+	size_t len = 0;
+	char *text = json_text(obj, &len);
+
+	return text_response(text, len);
 }
 
 /* Builds the body {"error": "...", "status": N}. */
@@ -349,11 +424,8 @@ static struct MHD_Response *empty_response(void)
 	return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 }
 
-static void set_cache_headers(struct MHD_Response *resp, const char *etag, time_t modified,
-			      uint64_t max_age_s, bool public)
+static void set_validators(struct MHD_Response *resp, const char *etag, time_t modified)
 {
-	char buf[64];
-
 	if (etag)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 	if (modified) {
@@ -362,23 +434,87 @@ static void set_cache_headers(struct MHD_Response *resp, const char *etag, time_
 		http_date_format(modified, date);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
 	}
+}
+
+static void set_cache_headers(struct MHD_Response *resp, const char *etag, time_t modified,
+			      uint64_t max_age_s, bool public)
+{
+	char buf[64];
+
+	set_validators(resp, etag, modified);
 	snprintf(buf, sizeof(buf), "%smax-age=%" PRIu64, public ? "public, " : "", max_age_s);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, buf);
 }
 
-/* RFC 9110 §13.1.2 and §13.1.3: whether a GET or HEAD may be answered 304. If-None-Match
- * wins; If-Modified-Since counts only without it. */
-static bool not_modified(struct MHD_Connection *c, const char *etag, time_t modified)
+static const char *header(struct MHD_Connection *c, const char *name)
 {
-	const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						      MHD_HTTP_HEADER_IF_NONE_MATCH);
-	const char *ims;
-	time_t since;
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
 
-	if (inm)
-		return http_etag_match(inm, etag, false);
-	ims = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
-	return modified && ims && http_date_parse(ims, &since) == 0 && modified <= since;
+static bool has_preconditions(struct MHD_Connection *c)
+{
+	return header(c, MHD_HTTP_HEADER_IF_MATCH) || header(c, MHD_HTTP_HEADER_IF_NONE_MATCH) ||
+	       header(c, MHD_HTTP_HEADER_IF_MODIFIED_SINCE) ||
+	       header(c, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE);
+}
+
+/* Evaluates the request's preconditions in the order of RFC 9110 §13.2.2 against the
+ * target's current representation: its entity-tag <etag> (NULL when it has none) and
+ * its modification time <modified> (0 when it has none). Returns 0 to go on with the
+ * method, MHD_HTTP_NOT_MODIFIED (GET and HEAD only) or MHD_HTTP_PRECONDITION_FAILED.
+ * Callers evaluate only requests that would otherwise succeed (§13.2.1). */
+static unsigned preconditions(struct MHD_Connection *c, unsigned method, const char *etag,
+			      time_t modified)
+{
+	const char *im = header(c, MHD_HTTP_HEADER_IF_MATCH);
+	const char *ius = header(c, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE);
+	const char *inm = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	const char *ims = header(c, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+	bool read = method == API_GET || method == API_HEAD;
+	time_t t;
+
+	/* steps 1 and 2: the state the client expects is still the current one */
+	if (im) {
+		if (etag == NULL || !http_etag_match(im, etag, true))
+			return MHD_HTTP_PRECONDITION_FAILED;
+	} else if (ius && modified && http_date_parse(ius, &t) == 0 && modified > t) {
+		return MHD_HTTP_PRECONDITION_FAILED;
+	}
+	/* steps 3 and 4: the client's copy is not already current */
+	if (inm) {
+		if (etag && http_etag_match(inm, etag, false))
+			return read ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_PRECONDITION_FAILED;
+	} else if (read && ims && modified && http_date_parse(ims, &t) == 0 && modified <= t) {
+		return MHD_HTTP_NOT_MODIFIED;
+	}
+	return 0;
+}
+
+/* Answers a representation <text> (taken over) with its validators, or a 304 / 412 when
+ * the preconditions say so. */
+static enum MHD_Result respond_representation(struct api *api, struct MHD_Connection *c,
+					      unsigned method, char *text, size_t len,
+					      const char *etag, time_t modified,
+					      uint64_t max_age_s)
+{
+	unsigned status = preconditions(c, method, etag, modified);
+	struct MHD_Response *resp;
+
+	if (status == MHD_HTTP_PRECONDITION_FAILED) {
+		free(text);
+		return respond_error(api, c, status, "precondition failed: the resource is at %s",
+				     etag);
+	}
+	if (status == MHD_HTTP_NOT_MODIFIED) {
+		free(text);
+		resp = empty_response();
+	} else {
+		status = MHD_HTTP_OK;
+		resp = text_response(text, len);
+	}
+	if (resp)
+		set_cache_headers(resp, etag, modified, max_age_s, false);
+	return queue(api, c, status, resp);
 }
 
 /* ---- status routes ----------------------------------------------------------------------- */
@@ -443,44 +579,37 @@ static struct json_object *user_json(const struct user *u)
 	return o;
 }
 
-static void user_etag(const struct user *u, char buf[64])
+/* FNV-1a, 64 bits: tells representations apart, not a security measure. */
+static uint64_t fnv1a(const char *s, size_t len)
 {
-	snprintf(buf, 64, "\"u%" PRIu64 "-v%" PRIu64 "\"", u->id, u->version);
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
 }
 
-/* Answers a user with its validators. Used by reads (200/304) and writes (200/201). */
-static enum MHD_Result respond_user(struct api *api, struct MHD_Connection *c, unsigned status,
-				    const struct user *u, bool cacheable)
+/* A user's representation and its strong entity-tag. The tag reads "u<id>-v<version>-"
+ * for people and ends in a hash of the bytes, so that it changes whenever they do
+ * (RFC 9110 §8.8.3): two instances, or two runs, with different data for the same id
+ * and version never share a tag. Returns the text (malloc'd) or NULL. */
+static char *user_representation(const struct user *u, size_t *len, char etag[64])
 {
-	struct MHD_Response *resp;
-	char etag[64];
+	char *text = json_text(user_json(u), len);
 
-	user_etag(u, etag);
-	if (cacheable && not_modified(c, etag, u->updated)) {
-		status = MHD_HTTP_NOT_MODIFIED;
-		resp = empty_response();
-	} else {
-		resp = json_response(user_json(u));
-	}
-	if (resp == NULL)
-		return MHD_NO;
-	if (cacheable) {
-		set_cache_headers(resp, etag, u->updated, api->cfg.max_age_s, false);
-	} else {
-		char date[HTTP_DATE_LEN];
+	if (text)
+		snprintf(etag, 64, "\"u%" PRIu64 "-v%" PRIu64 "-%08" PRIx64 "\"", u->id,
+			 u->version, fnv1a(text, *len) >> 32);
+	return text;
+}
 
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-		http_date_format(u->updated, date);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
-	}
-	if (status == MHD_HTTP_CREATED) {
-		char location[64];
-
-		snprintf(location, sizeof(location), "/api/users/%" PRIu64, u->id);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_LOCATION, location);
-	}
-	return queue(api, c, status, resp);
+/* Last-Modified only once the second of the change is over: until then another change in
+ * the same second could not be told apart by If-Modified-Since (RFC 9110 §8.8.2.2). */
+static time_t last_modified(time_t updated)
+{
+	return updated < time(NULL) ? updated : 0;
 }
 
 /* Parses an optional non-negative query argument. Returns 0 or -EINVAL. */
@@ -494,47 +623,31 @@ static int query_count(struct MHD_Connection *c, const char *name, size_t def, s
 		*out = def;
 		return 0;
 	}
-	if (parse_ll(s, &v) || v < 0 || (unsigned long long)v > max)
+	if (opts_parse_int(s, &v) || v < 0 || (unsigned long long)v > max)
 		return -EINVAL;
 	*out = (size_t)v;
 	return 0;
 }
 
-static enum MHD_Result list_users(struct api *api, struct MHD_Connection *c)
+/* The list page at <offset>, <limit> and its entity-tag (a hash of its bytes). */
+static char *list_representation(struct api *api, size_t offset, size_t limit, size_t *len,
+				 char etag[64])
 {
-	struct json_object *o, *arr;
-	struct MHD_Response *resp;
+	struct json_object *o = json_object_new_object();
+	struct json_object *arr = NULL;
 	struct user *page;
-	size_t limit, offset, total, n;
+	size_t total, n = 0;
 	uint64_t version;
-	char etag[64];
+	char *text;
 
-	if (query_count(c, "limit", API_LIST_DEFAULT_LIMIT, API_LIST_MAX_LIMIT, &limit))
-		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
-				     "'limit' must be a whole number from 0 to %d",
-				     API_LIST_MAX_LIMIT);
-	if (query_count(c, "offset", 0, SIZE_MAX / 2, &offset))
-		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
-				     "'offset' must be a whole number of 0 or more");
-	page = calloc(limit ? limit : 1, sizeof(*page));
-	if (page == NULL)
-		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	n = users_list(api->users, offset, limit, page, &total, &version);
-	snprintf(etag, sizeof(etag), "\"users-v%" PRIu64 "\"", version);
-	if (not_modified(c, etag, 0)) {
-		free(page);
-		resp = empty_response();
-		if (resp)
-			set_cache_headers(resp, etag, 0, api->cfg.max_age_s, false);
-		return queue(api, c, MHD_HTTP_NOT_MODIFIED, resp);
-	}
-	o = json_object_new_object();
-	arr = json_object_new_array_ext((int)n);
+	page = users_list(api->users, offset, limit, &n, &total, &version);
+	if (page)
+		arr = json_object_new_array_ext((int)n);
 	if (o == NULL || arr == NULL) {
 		json_object_put(o);
 		json_object_put(arr);
 		free(page);
-		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, user_json(&page[i]));
@@ -543,33 +656,28 @@ static enum MHD_Result list_users(struct api *api, struct MHD_Connection *c)
 	json_object_object_add(o, "total", json_object_new_uint64(total));
 	json_object_object_add(o, "offset", json_object_new_uint64(offset));
 	json_object_object_add(o, "limit", json_object_new_uint64(limit));
-	resp = json_response(o);
-	if (resp)
-		set_cache_headers(resp, etag, 0, api->cfg.max_age_s, false);
-	return queue(api, c, MHD_HTTP_OK, resp);
+	text = json_text(o, len);
+	if (text)
+		snprintf(etag, 64, "\"users-%016" PRIx64 "\"", fnv1a(text, *len));
+	return text;
 }
 
-/* Checks If-Match (RFC 9110 §13.1.1) against user <id>. Returns 0 and the version a write
- * must still find (0: no condition), or the HTTP status to answer: 412 when the tag is not
- * current, 404 when the user does not exist (rather than a 412 that says nothing). */
-static unsigned precondition(struct api *api, struct MHD_Connection *c, uint64_t id,
-			     uint64_t *if_version)
+static enum MHD_Result list_users(struct api *api, struct MHD_Connection *c, unsigned method)
 {
-	const char *im = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_IF_MATCH);
-	struct user u;
-	char etag[64];
+	size_t limit, offset, len;
+	char etag[64], *text;
 
-	*if_version = 0;
-	if (im == NULL)
-		return 0;
-	if (users_get(api->users, id, &u))
-		return MHD_HTTP_NOT_FOUND;
-	user_etag(&u, etag);
-	if (!http_etag_match(im, etag, true))
-		return MHD_HTTP_PRECONDITION_FAILED;
-	*if_version = u.version;
-	return 0;
+	if (query_count(c, "limit", API_LIST_DEFAULT_LIMIT, API_LIST_MAX_LIMIT, &limit))
+		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
+				     "'limit' must be a whole number from 0 to %d",
+				     API_LIST_MAX_LIMIT);
+	if (query_count(c, "offset", 0, SIZE_MAX / 2, &offset))
+		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
+				     "'offset' must be a whole number of 0 or more");
+	text = list_representation(api, offset, limit, &len, etag);
+	if (text == NULL)
+		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	return respond_representation(api, c, method, text, len, etag, 0, api->cfg.max_age_s);
 }
 
 static enum MHD_Result write_error(struct api *api, struct MHD_Connection *c, int r,
@@ -583,7 +691,7 @@ static enum MHD_Result write_error(struct api *api, struct MHD_Connection *c, in
 				     "a user with email %s already exists", email);
 	case -ESTALE:
 		return respond_error(api, c, MHD_HTTP_PRECONDITION_FAILED,
-				     "user %" PRIu64 " has changed (If-Match)", id);
+				     "user %" PRIu64 " has changed (precondition failed)", id);
 	case -ENOSPC:
 		return respond_error(api, c, MHD_HTTP_INSUFFICIENT_STORAGE,
 				     "the user table is full");
@@ -594,74 +702,135 @@ static enum MHD_Result write_error(struct api *api, struct MHD_Connection *c, in
 	}
 }
 
-static enum MHD_Result write_user(struct api *api, struct MHD_Connection *c,
-				  struct request *rq)
+/* Checks the request's media type and parses its JSON body into <in>. Returns MHD_YES
+ * with *answered false to go on, or the result of the error answer with *answered true. */
+static enum MHD_Result read_user_input(struct api *api, struct MHD_Connection *c,
+				       struct request *rq, struct api_user_input *in,
+				       bool *answered)
 {
-	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							MHD_HTTP_HEADER_CONTENT_TYPE);
-	bool create = rq->method == API_POST;
-	struct api_user_input in;
-	uint64_t if_version = 0;
-	struct user u;
+	const char *ctype = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct MHD_Response *resp;
 	char err[256];
-	unsigned status;
-	int r;
 
-	if (!http_media_type_is(ctype, "application/json"))
-		return respond_error(api, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-				     "Content-Type must be application/json, not %s",
-				     ctype ? ctype : "(none)");
-	r = api_user_input_parse(rq->body, rq->len, rq->method != API_PATCH, rq->match.id, &in,
-				 err, sizeof(err));
-	if (r)
-		return respond_error(api, c, MHD_HTTP_BAD_REQUEST, "%s", err);
-	if (create) {
-		r = users_create(api->users, in.name, in.email, time(NULL), &u);
-		if (r)
-			return write_error(api, c, r, 0, in.email);
-		log_debug("created user %" PRIu64, u.id);
-		return respond_user(api, c, MHD_HTTP_CREATED, &u, false);
+	*answered = true;
+	if (!http_media_type_is(ctype, "application/json")) {
+		resp = error_response(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				      "Content-Type must be application/json, not %s",
+				      ctype ? ctype : "(none)");
+		if (resp) {	/* RFC 9110 §15.5.16, RFC 5789 §2.2: say what would do */
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT, "application/json");
+			if (rq->method == API_PATCH)
+				MHD_add_response_header(resp, "Accept-Patch", "application/json");
+		}
+		return queue(api, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, resp);
 	}
-	status = precondition(api, c, rq->match.id, &if_version);
-	if (status)
-		return write_error(api, c, status == MHD_HTTP_NOT_FOUND ? -ENOENT : -ESTALE,
-				   rq->match.id, NULL);
-	r = users_update(api->users, rq->match.id, in.has_name ? in.name : NULL,
-			 in.has_email ? in.email : NULL, if_version, time(NULL), &u);
-	if (r)
-		return write_error(api, c, r, rq->match.id, in.email);
-	return respond_user(api, c, MHD_HTTP_OK, &u, false);
+	if (api_user_input_parse(rq->body, rq->len, rq->method != API_PATCH, rq->match.id, in,
+				 err, sizeof(err)))
+		return respond_error(api, c, MHD_HTTP_BAD_REQUEST, "%s", err);
+	*answered = false;
+	return MHD_YES;
 }
 
-static enum MHD_Result serve_users(struct api *api, struct MHD_Connection *c,
+/* POST /api/users */
+static enum MHD_Result create_user(struct api *api, struct MHD_Connection *c,
 				   struct request *rq)
 {
-	uint64_t if_version;
-	unsigned status;
+	struct api_user_input in;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char etag[64], location[64], *text;
 	struct user u;
+	bool answered;
+	size_t len;
 	int r;
 
-	if (rq->match.route == API_USERS)
-		return rq->method == API_POST ? write_user(api, c, rq) : list_users(api, c);
-	switch (rq->method) {
-	case API_GET:
-	case API_HEAD:
-		if (users_get(api->users, rq->match.id, &u))
-			return write_error(api, c, -ENOENT, rq->match.id, NULL);
-		return respond_user(api, c, MHD_HTTP_OK, &u, true);
-	case API_DELETE:
-		status = precondition(api, c, rq->match.id, &if_version);
-		if (status)
-			return write_error(api, c,
-					   status == MHD_HTTP_NOT_FOUND ? -ENOENT : -ESTALE,
-					   rq->match.id, NULL);
-		r = users_delete(api->users, rq->match.id, if_version);
-		if (r)
-			return write_error(api, c, r, rq->match.id, NULL);
-		return queue(api, c, MHD_HTTP_NO_CONTENT, empty_response());
-	default:
-		return write_user(api, c, rq);
+	if (has_preconditions(c)) {
+		/* the collection is the target; its first page stands for its state */
+		text = list_representation(api, 0, API_LIST_DEFAULT_LIMIT, &len, etag);
+		free(text);
+		if (text == NULL)
+			return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					     "out of memory");
+		if (preconditions(c, rq->method, etag, 0))
+			return respond_error(api, c, MHD_HTTP_PRECONDITION_FAILED,
+					     "precondition failed: the collection is at %s", etag);
 	}
+	ret = read_user_input(api, c, rq, &in, &answered);
+	if (answered)
+		return ret;
+	r = users_create(api->users, in.name, in.email, time(NULL), &u);
+	if (r)
+		return write_error(api, c, r, 0, in.email);
+	text = user_representation(&u, &len, etag);
+	if (text == NULL)
+		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	resp = text_response(text, len);
+	if (resp == NULL)
+		return MHD_NO;
+	snprintf(location, sizeof(location), "/api/users/%" PRIu64, u.id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_LOCATION, location);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);	/* of the new user */
+	return queue(api, c, MHD_HTTP_CREATED, resp);
+}
+
+/* GET, HEAD, PUT, PATCH, DELETE /api/users/ID */
+static enum MHD_Result serve_user(struct api *api, struct MHD_Connection *c,
+				  struct request *rq)
+{
+	uint64_t id = rq->match.id, if_version = 0;
+	struct api_user_input in;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char etag[64], *text;
+	unsigned status;
+	struct user u;
+	bool answered;
+	size_t len;
+	int r;
+
+	/* A user that does not exist is a 404 whatever the preconditions say: they count
+	 * only for requests that would otherwise succeed (RFC 9110 §13.2.1). */
+	if (users_get(api->users, id, &u))
+		return write_error(api, c, -ENOENT, id, NULL);
+	text = user_representation(&u, &len, etag);
+	if (text == NULL)
+		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (rq->method == API_GET || rq->method == API_HEAD)
+		return respond_representation(api, c, rq->method, text, len, etag,
+					      last_modified(u.updated), api->cfg.max_age_s);
+	free(text);
+
+	/* Conditions before the content (§13.2.1); a write made under a condition happens
+	 * only if the user is still at the version the condition was checked against. */
+	status = preconditions(c, rq->method, etag, last_modified(u.updated));
+	if (status)
+		return respond_error(api, c, status, "precondition failed: user %" PRIu64
+				     " is at %s", id, etag);
+	if (has_preconditions(c))
+		if_version = u.version;
+	if (rq->method == API_DELETE) {
+		r = users_delete(api->users, id, if_version);
+		if (r)
+			return write_error(api, c, r, id, NULL);
+		return queue(api, c, MHD_HTTP_NO_CONTENT, empty_response());
+	}
+	ret = read_user_input(api, c, rq, &in, &answered);
+	if (answered)
+		return ret;
+	r = users_update(api->users, id, in.has_name ? in.name : NULL,
+			 in.has_email ? in.email : NULL, if_version, time(NULL), &u);
+	if (r)
+		return write_error(api, c, r, id, in.email);
+	text = user_representation(&u, &len, etag);
+	if (text == NULL)
+		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	resp = text_response(text, len);
+	/* The stored user is not the PUT body (id, version and times are added), so a PUT
+	 * answer carries no validator (RFC 9110 §9.3.4); PATCH answers with the new tag. */
+	if (resp && rq->method == API_PATCH)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	return queue(api, c, MHD_HTTP_OK, resp);
 }
 
 /* ---- large ------------------------------------------------------------------------------- */
@@ -682,27 +851,33 @@ static ssize_t large_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
-static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c)
+static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c, unsigned method)
 {
 	const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "size");
 	struct MHD_Response *resp;
 	struct large_body *lb;
+	unsigned status;
 	uint64_t size;
 	char etag[64];
 
 	if (arg == NULL)
 		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
 				     "the 'size' query parameter is required, e.g. ?size=1M");
-	if (parse_size(arg, &size) || size > api->cfg.max_large)
+	if (opts_parse_size(arg, &size) || size > api->cfg.max_large)
 		return respond_error(api, c, MHD_HTTP_BAD_REQUEST,
 				     "'size' must be a number of bytes (or 64K, 1M, 2G) from 0 to %" PRIu64,
 				     api->cfg.max_large);
+	/* the bytes depend on the size alone: the same tag on every instance, forever */
 	snprintf(etag, sizeof(etag), "\"large-%" PRIu64 "\"", size);
-	if (not_modified(c, etag, 0)) {
+	status = preconditions(c, method, etag, 0);
+	if (status == MHD_HTTP_PRECONDITION_FAILED)
+		return respond_error(api, c, status, "precondition failed: the resource is at %s",
+				     etag);
+	if (status == MHD_HTTP_NOT_MODIFIED) {
 		resp = empty_response();
 		if (resp)
 			set_cache_headers(resp, etag, 0, api->cfg.large_max_age_s, true);
-		return queue(api, c, MHD_HTTP_NOT_MODIFIED, resp);
+		return queue(api, c, status, resp);
 	}
 	lb = malloc(sizeof(*lb));
 	if (lb == NULL)
@@ -717,6 +892,16 @@ static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	set_cache_headers(resp, etag, 0, api->cfg.large_max_age_s, true);
 	return queue(api, c, MHD_HTTP_OK, resp);
+}
+
+static enum MHD_Result respond_early(struct api *api, struct MHD_Connection *c,
+				     struct request *rq)
+{
+	if (rq->early_status == MHD_HTTP_CONTENT_TOO_LARGE)
+		return respond_error(api, c, MHD_HTTP_CONTENT_TOO_LARGE,
+				     "the request body is larger than %" PRIu64 " bytes",
+				     api->cfg.max_body);
+	return respond_error(api, c, (unsigned)rq->early_status, "%s", rq->early_reason);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
@@ -747,19 +932,20 @@ static enum MHD_Result dispatch(struct api *api, struct MHD_Connection *c, struc
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 		return queue(api, c, status, resp);
 	}
-	if (rq->early_status == MHD_HTTP_CONTENT_TOO_LARGE)
-		return respond_error(api, c, MHD_HTTP_CONTENT_TOO_LARGE,
-				     "the request body is larger than %" PRIu64 " bytes",
-				     api->cfg.max_body);
+	if (rq->early_status)
+		return respond_early(api, c, rq);
 	switch (rq->match.route) {
 	case API_HEALTH:
 	case API_TEST:
 		return serve_status(api, c);
 	case API_USERS:
+		if (rq->method == API_POST)
+			return create_user(api, c, rq);
+		return list_users(api, c, rq->method);
 	case API_USER:
-		return serve_users(api, c, rq);
+		return serve_user(api, c, rq);
 	case API_LARGE:
-		return serve_large(api, c);
+		return serve_large(api, c, rq->method);
 	case API_NOT_FOUND:
 		break;
 	}
@@ -778,13 +964,69 @@ static bool route_is_delayed(enum api_route route)
 	       route == API_LARGE;
 }
 
+/* What request_begin() learns from walking the header fields once. */
+struct framing {
+	unsigned hosts;
+	unsigned lengths;
+	bool lengths_differ;
+	const char *length;
+	const char *transfer_encoding;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct framing *f = cls;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+		f->hosts++;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->lengths++ && strcmp(f->length, value) != 0)
+			f->lengths_differ = true;
+		f->length = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding = value;
+	}
+	return MHD_YES;
+}
+
+static void refuse(struct request *rq, int status, const char *reason)
+{
+	rq->early_status = status;
+	snprintf(rq->early_reason, sizeof(rq->early_reason), "%s", reason);
+}
+
+/* Checks how the request is framed (RFC 9112 §3.2, §6.1, §6.3). A request that could be
+ * read two ways is refused: a proxy in front may have read it the other way. */
+static void check_framing(struct api *api, struct MHD_Connection *c, struct request *rq,
+			  const char *version)
+{
+	struct framing f = { 0 };
+	long long len;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &f);
+	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && f.hosts == 0)
+		refuse(rq, MHD_HTTP_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
+	else if (f.hosts > 1)
+		refuse(rq, MHD_HTTP_BAD_REQUEST, "more than one Host header");
+	else if (f.lengths_differ)
+		refuse(rq, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length headers");
+	else if (f.length && f.transfer_encoding)
+		refuse(rq, MHD_HTTP_BAD_REQUEST,
+		       "both Content-Length and Transfer-Encoding: the length is ambiguous");
+	else if (f.transfer_encoding && strcasecmp(f.transfer_encoding, "chunked") != 0)
+		refuse(rq, MHD_HTTP_NOT_IMPLEMENTED,
+		       "only the chunked transfer coding is implemented");
+	else if (f.length && opts_parse_int(f.length, &len) == 0 &&
+		 (uint64_t)len > api->cfg.max_body)
+		refuse(rq, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is too large");
+}
+
 /* First call for a request: decide what the headers allow us to. */
 static struct request *request_begin(struct api *api, struct MHD_Connection *c,
 				     const char *url, const char *method, const char *version)
 {
 	struct request *rq = calloc(1, sizeof(*rq));
-	const char *cl;
-	long long len;
 
 	if (rq == NULL)
 		return NULL;
@@ -795,27 +1037,27 @@ static struct request *request_begin(struct api *api, struct MHD_Connection *c,
 		atomic_fetch_add(&api->status_requests, 1);
 	else
 		atomic_fetch_add(&api->requests, 1);
-	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && parse_ll(cl, &len) == 0 && (uint64_t)len > api->cfg.max_body)
-		rq->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
-	/* RFC 9112 §3.2: an HTTP/1.1 request without Host gets a 400 */
-	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
-		rq->early_status = MHD_HTTP_BAD_REQUEST;
+	check_framing(api, c, rq, version);
 	return rq;
 }
 
-/* Keeps up to --max-body bytes of the request body; past that, drops it and remembers 413. */
-static void request_body(struct api *api, struct request *rq, const char *data, size_t n)
+/* Keeps up to --max-body bytes of the request body; past that, drops them and remembers
+ * 413. Returns false once more than API_BODY_DISCARD_MAX bytes were dropped: the
+ * connection is then closed rather than read on forever (libmicrohttpd 0.9.75 cannot send
+ * an answer before the body has been read). */
+static bool request_body(struct api *api, struct request *rq, const char *data, size_t n)
 {
-	if (rq->early_status)
-		return;
+	if (rq->early_status) {
+		rq->discarded += n;
+		return rq->discarded <= API_BODY_DISCARD_MAX;
+	}
 	if (n > api->cfg.max_body - rq->len) {
-		rq->early_status = MHD_HTTP_CONTENT_TOO_LARGE;
+		refuse(rq, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is too large");
 		free(rq->body);
 		rq->body = NULL;
 		rq->len = rq->cap = 0;
-		return;
+		rq->discarded = n;
+		return true;
 	}
 	if (rq->len + n > rq->cap) {
 		size_t cap = rq->cap ? rq->cap : 1024;
@@ -827,14 +1069,16 @@ static void request_body(struct api *api, struct request *rq, const char *data, 
 			cap = (size_t)api->cfg.max_body;
 		body = realloc(rq->body, cap);
 		if (body == NULL) {
-			rq->early_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-			return;
+			refuse(rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			       "out of memory reading the request body");
+			return true;
 		}
 		rq->body = body;
 		rq->cap = cap;
 	}
 	memcpy(rq->body + rq->len, data, n);
 	rq->len += n;
+	return true;
 }
 
 enum MHD_Result api_handler(void *cls, struct MHD_Connection *connection, const char *url,
@@ -850,33 +1094,39 @@ enum MHD_Result api_handler(void *cls, struct MHD_Connection *connection, const 
 		if (rq == NULL)
 			return MHD_NO;
 		/* refuse before reading any body; MHD then closes the connection */
-		if (rq->early_status == MHD_HTTP_BAD_REQUEST)
-			return respond_error(api, connection, MHD_HTTP_BAD_REQUEST,
-					     "an HTTP/1.1 request needs a Host header");
-		if (rq->early_status == MHD_HTTP_CONTENT_TOO_LARGE)
-			return respond_error(api, connection, MHD_HTTP_CONTENT_TOO_LARGE,
-					     "the request body is larger than %" PRIu64 " bytes",
-					     api->cfg.max_body);
+		if (rq->early_status)
+			return respond_early(api, connection, rq);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		request_body(api, rq, upload_data, *upload_data_size);
+		bool go_on = request_body(api, rq, upload_data, *upload_data_size);
+
 		*upload_data_size = 0;
-		return MHD_YES;
+		return go_on ? MHD_YES : MHD_NO;
 	}
 	if (rq->early_status == MHD_HTTP_INTERNAL_SERVER_ERROR)
-		return respond_error(api, connection, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				     "out of memory reading the request body");
+		return respond_early(api, connection, rq);
 	if (api->delay && !rq->delayed && rq->method && route_is_delayed(rq->match.route)) {
 		/* suspend first: the queue may resume us as soon as we are in it */
 		rq->delayed = true;
 		MHD_suspend_connection(connection);
 		if (delay_add(api->delay, delay_now_ms() + api->cfg.latency_ms,
 			      resume_connection, connection))
-			MHD_resume_connection(connection);	/* queue full: answer now */
+			MHD_resume_connection(connection);	/* full or stopping: answer now */
 		return MHD_YES;
 	}
 	return dispatch(api, connection, rq, url, method);
+}
+
+size_t api_unescape(void *cls, struct MHD_Connection *connection, char *s)
+{
+	/* %00 would cut the string short and %2F would add a path segment: either way one
+	 * resource would answer to many spellings. Such strings stay as they are, so they
+	 * match no route or value and get a 404 or 400. */
+	for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%'))
+		if ((p[1] == '0' && p[2] == '0') || (p[1] == '2' && (p[2] == 'f' || p[2] == 'F')))
+			return strlen(s);
+	return MHD_http_unescape(s);
 }
 
 void api_completed(void *cls, struct MHD_Connection *connection, void **con_cls,

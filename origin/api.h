@@ -102,4 +102,8 @@ enum MHD_Result api_handler(void *cls, struct MHD_Connection *connection, const 
 void api_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 		   enum MHD_RequestTerminationCode toe);
 
+/* MHD_OPTION_UNESCAPE_CALLBACK: percent-decodes <s> in place like MHD_http_unescape(),
+ * except that a string with %00 or %2F is left as it is. Returns the new length. */
+size_t api_unescape(void *cls, struct MHD_Connection *connection, char *s);
+
 #endif

@@ -158,18 +158,33 @@ int delay_add(struct delay *d, uint64_t due_ms, delay_fn *fn, void *arg)
 	return 0;
 }
 
-void delay_stop(struct delay *d)
+void delay_shutdown(struct delay *d)
 {
 	pthread_mutex_lock(&d->lock);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
 	d->stopping = true;
 	pthread_cond_signal(&d->wake);
 	pthread_mutex_unlock(&d->lock);
 	pthread_join(d->thread, NULL);
+	/* delay_add() refuses everything now, so the heap only shrinks */
+	pthread_mutex_lock(&d->lock);
 	while (d->count > 0) {
 		struct delay_item it = pop(d);
 
+		pthread_mutex_unlock(&d->lock);
 		it.fn(it.arg);
+		pthread_mutex_lock(&d->lock);
 	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void delay_free(struct delay *d)
+{
+	if (d == NULL)
+		return;
 	pthread_cond_destroy(&d->wake);
 	pthread_mutex_destroy(&d->lock);
 	free(d->heap);

@@ -20,14 +20,20 @@ struct delay;
 struct delay *delay_start(size_t cap);
 
 /* Schedules fn(arg) at <due_ms> on the monotonic clock (delay_now_ms()). Returns 0, or
- * -ENOSPC when <cap> calls are pending, or -ESHUTDOWN after delay_stop(). */
+ * -ENOSPC when <cap> calls are pending, or -ESHUTDOWN after delay_shutdown(). */
 int delay_add(struct delay *d, uint64_t due_ms, delay_fn *fn, void *arg);
 
 /* Returns the monotonic clock in milliseconds. */
 uint64_t delay_now_ms(void);
 
-/* Stops the thread and then calls every pending function at once, in due order, so that
- * nothing waits forever. Frees the queue. */
-void delay_stop(struct delay *d);
+/* Stops the thread, then calls every pending function at once, in due order, so that
+ * nothing waits forever. From then on delay_add() fails with -ESHUTDOWN, so callers that
+ * still run (libmicrohttpd workers until MHD_stop_daemon() returns) must not rely on the
+ * queue. The queue stays allocated: free it with delay_free() once no thread can call
+ * delay_add() any more. */
+void delay_shutdown(struct delay *d);
+
+/* Frees a queue after delay_shutdown(). */
+void delay_free(struct delay *d);
 
 #endif

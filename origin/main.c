@@ -30,6 +30,7 @@
 #include "users.h"
 
 #define PROG "mtps-origin"
+#define SEED_TIME 1767225600	/* 2026-01-01T00:00:00Z */
 
 struct settings {
 	int port;
@@ -211,7 +212,8 @@ static int seed(struct users *users, int n)
 
 		snprintf(name, sizeof(name), "User %d", i);
 		snprintf(email, sizeof(email), "user%d@example.com", i);
-		r = users_create(users, name, email, time(NULL), NULL);
+		/* a fixed time, so that every instance serves the same bytes for them */
+		r = users_create(users, name, email, SEED_TIME, NULL);
 		if (r) {
 			log_error("cannot seed user %d: %s", i, strerror(-r));
 			return -1;
@@ -390,11 +392,13 @@ int main(int argc, char **argv)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s.timeout_ms / 1000),
 		MHD_OPTION_NOTIFY_COMPLETED, api_completed, &api,
+		MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
 		MHD_OPTION_END);
 	if (daemon == NULL) {
 		log_error("cannot start the HTTP server on %s port %d", s.bind, port);
 		goto out;
 	}
+	listen_fd = -1;		/* MHD's now, until MHD_quiesce_daemon() hands it back */
 	log_info("%s listening on %s port %d with %u threads (latency %d ms, %d users)",
 		 s.name, s.bind, port, threads, s.latency_ms, s.seed_users);
 	report_ready(s.ready_fd, port);
@@ -408,17 +412,20 @@ int main(int argc, char **argv)
 	/* No new connections: MHD stops accepting, and shutdown() makes the kernel refuse
 	 * connects at once instead of queueing them in the backlog. The descriptor itself is
 	 * closed only after MHD_stop_daemon(), as MHD requires with internal threads. */
-	MHD_quiesce_daemon(daemon);
-	shutdown(listen_fd, SHUT_RDWR);
+	listen_fd = MHD_quiesce_daemon(daemon);
+	if (listen_fd >= 0)
+		shutdown(listen_fd, SHUT_RDWR);
 	drain(&api, sigfd, s.drain_timeout_ms);
 	status = 0;
 out:
-	if (api.delay) {
-		delay_stop(api.delay);	/* resumes whatever still waits */
-		api.delay = NULL;
-	}
+	/* Order matters: the workers may call delay_add() until MHD_stop_daemon() returns,
+	 * so the queue is shut down first (resuming whatever waits; later requests are
+	 * answered at once) and freed last. */
+	if (api.delay)
+		delay_shutdown(api.delay);
 	if (daemon)
-		MHD_stop_daemon(daemon);
+		MHD_stop_daemon(daemon);	/* closes the listen socket unless quiesced */
+	delay_free(api.delay);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	users_free(api.users);

@@ -330,18 +330,27 @@ out:
 	return r;
 }
 
-size_t users_list(struct users *t, size_t offset, size_t limit, struct user *out,
-		  size_t *total, uint64_t *version)
+struct user *users_list(struct users *t, size_t offset, size_t limit, size_t *n,
+			size_t *total, uint64_t *version)
 {
-	size_t n = 0;
+	struct user *out;
+	size_t count;
 
 	pthread_rwlock_rdlock(&t->lock);
-	for (size_t i = offset; i < t->count && n < limit; i++)
-		out[n++] = t->order[i]->user;
-	*total = t->count;
-	*version = t->version;
+	count = offset < t->count ? t->count - offset : 0;
+	if (count > limit)
+		count = limit;
+	/* sized by what is there, not by what was asked for */
+	out = malloc((count ? count : 1) * sizeof(*out));
+	if (out) {
+		for (size_t i = 0; i < count; i++)
+			out[i] = t->order[offset + i]->user;
+		*n = count;
+		*total = t->count;
+		*version = t->version;
+	}
 	pthread_rwlock_unlock(&t->lock);
-	return n;
+	return out;
 }
 
 size_t users_count(struct users *t)

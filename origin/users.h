@@ -51,11 +51,11 @@ int users_update(struct users *t, uint64_t id, const char *name, const char *ema
  * Returns 0, -ENOENT or -ESTALE. */
 int users_delete(struct users *t, uint64_t id, uint64_t if_version);
 
-/* Copies up to <limit> users in id order, starting at position <offset>, to <out>. Sets
- * *total to the number of users and *version to the table's version. Returns the number
- * copied. */
-size_t users_list(struct users *t, size_t offset, size_t limit, struct user *out,
-		  size_t *total, uint64_t *version);
+/* Returns a malloc'd copy of up to <limit> users in id order, starting at position
+ * <offset>, and their number in *n; the caller frees it. Sets *total to the number of
+ * users and *version to the table's version. Returns NULL when out of memory. */
+struct user *users_list(struct users *t, size_t offset, size_t limit, size_t *n,
+			size_t *total, uint64_t *version);
 
 /* Returns the number of users. */
 size_t users_count(struct users *t);

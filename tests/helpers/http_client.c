@@ -78,6 +78,7 @@ static struct curl_slist *prepare(CURL *h, const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");	/* never an outside proxy */
 	if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);	/* a reused handle's */
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 0L);

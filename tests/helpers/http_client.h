@@ -44,8 +44,6 @@ const char *http_reply_header(const struct http_reply *r, const char *name);
 
 void http_reply_free(struct http_reply *r);
 
-#endif
-
 /* A batch of requests in flight at once on one libcurl multi handle, each on its own
  * connection: for "N concurrent clients" tests. Driven by the calling thread. */
 struct http_batch;
@@ -59,3 +57,5 @@ int http_batch_run(struct http_batch *b, unsigned timeout_ms);
 /* The reply of request <i> once it is done (status 0 and curl_code set on failure). */
 const struct http_reply *http_batch_reply(struct http_batch *b, int i);
 void http_batch_free(struct http_batch *b);
+
+#endif

@@ -136,6 +136,13 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 		goto out;
 	}
 	p->pidfd = pidfd_open_(p->pid);
+	if (p->pidfd < 0) {	/* without it no wait could be bounded */
+		r = -errno;
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+		goto out;
+	}
 	close(fds[1]);
 	fds[1] = -1;
 	while (memchr(line, '\n', got) == NULL) {
@@ -182,7 +189,7 @@ int proc_wait(struct proc *p, unsigned timeout_ms)
 
 	if (p->pid <= 0)
 		return -ECHILD;
-	if (p->pidfd >= 0 && poll(&pfd, 1, (int)timeout_ms) == 0) {
+	if (poll(&pfd, 1, (int)timeout_ms) == 0) {
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, &status, 0);
 		close(p->pidfd);
@@ -224,6 +231,13 @@ int proc_run(const char *path, const char *const *args, char *out, size_t outlen
 	memset(&p, 0, sizeof(p));
 	p.pid = spawn(argv, -1, fd, true);
 	p.pidfd = pidfd_open_(p.pid);
+	if (p.pidfd < 0) {
+		r = -errno;
+		kill(p.pid, SIGKILL);
+		waitpid(p.pid, NULL, 0);
+		close(fd);
+		return r;
+	}
 	r = proc_wait(&p, timeout_ms);
 	if (out && outlen) {
 		ssize_t n = pread(fd, out, outlen - 1, 0);

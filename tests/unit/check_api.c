@@ -145,6 +145,15 @@ static const struct {
 	{ "{\"name\":\"Ann\",\"id\":6}", false, 5, -EINVAL, "'id' cannot be set" },
 	{ "{\"name\":\"Ann\",\"email\":\"a@b.org\",\"id\":1}", true, 0, -EINVAL, "'id' cannot be set" },
 	{ "{\"name\":\"\xff\xfe\",\"email\":\"a@b.org\"}", true, 0, -EINVAL, "invalid JSON" },	/* bad UTF-8 */
+	{ "{\"name\":\"\xc0\xaf\",\"email\":\"a@b.org\"}", true, 0, -EINVAL, "UTF-8" },	/* overlong '/' */
+	{ "{\"name\":\"\xed\xa0\x80\",\"email\":\"a@b.org\"}", true, 0, -EINVAL, "UTF-8" },	/* a surrogate */
+	{ "{\"name\":\"\xf4\x90\x80\x80\",\"email\":\"a@b.org\"}", true, 0, -EINVAL, "UTF-8" },	/* past U+10FFFF */
+	{ "{\"name\":\"\xf0\x9f\x98\x80\",\"email\":\"a@b.org\"}", true, 0, 0, "\xf0\x9f\x98\x80" },	/* U+1F600 */
+	{ "{\"name\":\"a\",\"email\":\"a@b.org\",\"version\":NaN}", true, 0, -EINVAL, "" },
+	{ "{\"name\":\"a\",\"email\":\"a@b.org\",\"version\":1.5}", true, 0, -EINVAL,
+	  "'version' must be a whole number" },
+	{ "{\"name\":\"a\",\"email\":\"a@b.org\",\"created_at\":1}", true, 0, -EINVAL,
+	  "'created_at' must be a string" },
 	{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 	  true, 0, -EINVAL, "invalid JSON" },	/* nesting limit */
 };
@@ -182,6 +191,19 @@ START_TEST(test_user_input_name_limit)
 }
 END_TEST
 
+/* json-c stops at a NUL byte; the body must not be read as shorter than it is. */
+START_TEST(test_user_input_nul)
+{
+	static const char body[] = "{\"name\":\"a\",\"email\":\"a@b.org\"}\0junk";
+	struct api_user_input in;
+	char err[256];
+
+	ck_assert_int_eq(api_user_input_parse(body, sizeof(body) - 1, true, 0, &in, err,
+					      sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "NUL"));
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -193,6 +215,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_email_lengths);
 	tcase_add_loop_test(tc, test_user_input, 0, ARRAY_LEN(bodies));
 	tcase_add_test(tc, test_user_input_name_limit);
+	tcase_add_test(tc, test_user_input_nul);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,7 +51,8 @@ static struct record *record_new(void)
 	return r;
 }
 
-/* Items fire in due order, whatever order they were added in; equal times keep theirs. */
+/* Items fire in due order, whatever order they were added in; equal times keep theirs.
+ * They are due far ahead, so the order is that of delay_shutdown(), not of the clock. */
 START_TEST(test_due_order)
 {
 	static const int offsets[] = { 30, 10, 20, 0, 10, 5 };
@@ -59,18 +60,36 @@ START_TEST(test_due_order)
 	struct delay *d = delay_start(16);
 	struct record *r = record_new();
 	struct item items[6];
-	uint64_t base = delay_now_ms();
+	uint64_t base = delay_now_ms() + 600000;
 
 	for (int i = 0; i < 6; i++) {
 		items[i] = (struct item){ r, i };
-		ck_assert_int_eq(delay_add(d, base + 200 + (uint64_t)offsets[i], fire, &items[i]), 0);
+		ck_assert_int_eq(delay_add(d, base + (uint64_t)offsets[i], fire, &items[i]), 0);
 	}
-	wait_for(r, 6);
-	for (int i = 0; i < 6; i++) {
+	delay_shutdown(d);
+	ck_assert_int_eq(r->n, 6);
+	for (int i = 0; i < 6; i++)
 		ck_assert_int_eq(r->order[i], expect[i]);
-		ck_assert_uint_ge(r->at[i], base + 200 + (uint64_t)offsets[expect[i]]);
-	}
-	delay_stop(d);
+	ck_assert_int_eq(delay_add(d, base, fire, &items[0]), -ESHUTDOWN);
+	delay_free(d);
+	free(r);
+}
+END_TEST
+
+/* The thread fires an item on time, never before. */
+START_TEST(test_not_before_due)
+{
+	struct delay *d = delay_start(4);
+	struct record *r = record_new();
+	struct item it = { r, 7 };
+	uint64_t due = delay_now_ms() + 100;
+
+	ck_assert_int_eq(delay_add(d, due, fire, &it), 0);
+	wait_for(r, 1);
+	ck_assert_int_eq(r->order[0], 7);
+	ck_assert_uint_ge(r->at[0], due);	/* a lower bound only: never flaky */
+	delay_shutdown(d);
+	delay_free(d);
 	free(r);
 }
 END_TEST
@@ -88,7 +107,8 @@ START_TEST(test_earlier_item_rearms)
 	wait_for(r, 1);
 	ck_assert_int_eq(r->order[0], 2);
 	ck_assert_uint_lt(r->at[0], base + 60000);
-	delay_stop(d);		/* fires the late one at once */
+	delay_shutdown(d);	/* fires the late one at once */
+	delay_free(d);
 	ck_assert_int_eq(r->n, 2);
 	ck_assert_int_eq(r->order[1], 1);
 	free(r);
@@ -105,7 +125,8 @@ START_TEST(test_capacity)
 	ck_assert_int_eq(delay_add(d, far, fire, &it), 0);
 	ck_assert_int_eq(delay_add(d, far, fire, &it), 0);
 	ck_assert_int_eq(delay_add(d, far, fire, &it), -ENOSPC);
-	delay_stop(d);
+	delay_shutdown(d);
+	delay_free(d);
 	ck_assert_int_eq(r->n, 2);
 	free(r);
 }
@@ -117,6 +138,7 @@ static Suite *delay_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_due_order);
+	tcase_add_test(tc, test_not_before_due);
 	tcase_add_test(tc, test_earlier_item_rearms);
 	tcase_add_test(tc, test_capacity);
 	suite_add_tcase(s, tc);

@@ -41,9 +41,9 @@ static const struct {
 START_TEST(test_parse_size)
 {
 	uint64_t v = 0;
-	int r = parse_size(sizes[_i].in, &v);
+	int r = opts_parse_size(sizes[_i].in, &v);
 
-	ck_assert_msg(r == sizes[_i].ret, "parse_size(\"%s\") returned %d, want %d",
+	ck_assert_msg(r == sizes[_i].ret, "opts_parse_size(\"%s\") returned %d, want %d",
 		      sizes[_i].in, r, sizes[_i].ret);
 	if (r == 0)
 		ck_assert_uint_eq(v, sizes[_i].bytes);
@@ -72,9 +72,9 @@ static const struct {
 START_TEST(test_parse_duration)
 {
 	uint64_t v = 0;
-	int r = parse_duration_ms(durations[_i].in, &v);
+	int r = opts_parse_duration(durations[_i].in, &v);
 
-	ck_assert_msg(r == durations[_i].ret, "parse_duration_ms(\"%s\") returned %d, want %d",
+	ck_assert_msg(r == durations[_i].ret, "opts_parse_duration(\"%s\") returned %d, want %d",
 		      durations[_i].in, r, durations[_i].ret);
 	if (r == 0)
 		ck_assert_uint_eq(v, durations[_i].ms);

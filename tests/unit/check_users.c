@@ -107,7 +107,7 @@ END_TEST
 START_TEST(test_list_pages)
 {
 	struct users *t = users_new(1000);
-	struct user page[10];
+	struct user *page;
 	size_t total, n;
 	uint64_t v1, v2;
 	char email[32];
@@ -117,19 +117,25 @@ START_TEST(test_list_pages)
 		users_create(t, "U", email, 0, NULL);
 	}
 	users_delete(t, 3, 0);
-	n = users_list(t, 0, 10, page, &total, &v1);
+	page = users_list(t, 0, 10, &n, &total, &v1);
 	ck_assert_uint_eq(n, 10);
 	ck_assert_uint_eq(total, 24);
 	ck_assert_uint_eq(page[0].id, 1);
 	ck_assert_uint_eq(page[2].id, 4);	/* 3 is gone */
-	n = users_list(t, 20, 10, page, &total, &v2);
+	free(page);
+	page = users_list(t, 20, 10, &n, &total, &v2);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_uint_eq(page[3].id, 25);
 	ck_assert_uint_eq(v1, v2);
-	n = users_list(t, 24, 10, page, &total, &v2);
+	free(page);
+	page = users_list(t, 24, 10, &n, &total, &v2);
 	ck_assert_uint_eq(n, 0);
+	free(page);
+	page = users_list(t, 1000000, 1000, &n, &total, &v2);	/* far past the end */
+	ck_assert_uint_eq(n, 0);
+	free(page);
 	users_update(t, 1, "V", NULL, 0, 0, NULL);
-	users_list(t, 0, 0, page, &total, &v2);
+	free(users_list(t, 0, 0, &n, &total, &v2));
 	ck_assert_uint_gt(v2, v1);	/* any change moves the list's version */
 	users_free(t);
 }
@@ -177,7 +183,7 @@ START_TEST(test_concurrent_writers)
 	struct users *t = users_new(THREADS * PER_THREAD);
 	struct worker *w = calloc(THREADS, sizeof(*w));
 	pthread_t th[THREADS];
-	struct user *all = calloc(THREADS * PER_THREAD, sizeof(*all));
+	struct user *all;
 	size_t total, n, expect = 0;
 	uint64_t version;
 
@@ -190,7 +196,7 @@ START_TEST(test_concurrent_writers)
 		pthread_join(th[k], NULL);
 		expect += PER_THREAD - (size_t)w[k].deleted;
 	}
-	n = users_list(t, 0, THREADS * PER_THREAD, all, &total, &version);
+	all = users_list(t, 0, THREADS * PER_THREAD, &n, &total, &version);
 	ck_assert_uint_eq(n, expect);
 	ck_assert_uint_eq(total, expect);
 	for (size_t i = 1; i < n; i++)
