@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,11 +16,6 @@
 #include "proc.h"
 
 #define MAX_ARGS 64
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 static long long now_ms(void)
 {
@@ -70,13 +64,28 @@ static int decode_status(int status)
 }
 
 /* Forks and execs; the child's fd 3 is <ready_w> (when >= 0), its stdout/stderr go to
- * <out_fd> (when >= 0). */
-static pid_t spawn(char **argv, int ready_w, int out_fd, bool both)
+ * <out_fd> (when >= 0). Sets *exit_fd to a descriptor that reads end-of-file once the
+ * program has exited: the child keeps the other end of a pipe open across exec, and the
+ * kernel closes it when the process ends. (pidfd_open would do, but valgrind does not
+ * know it.) Returns the pid, or -1 with errno set. */
+static pid_t spawn(char **argv, int ready_w, int out_fd, bool both, int *exit_fd)
 {
-	pid_t pid = fork();
+	int ends[2];
+	pid_t pid;
 
-	if (pid != 0)
+	if (pipe2(ends, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid != 0) {
+		close(ends[1]);
+		if (pid < 0)
+			close(ends[0]);
+		else
+			*exit_fd = ends[0];
 		return pid;
+	}
+	close(ends[0]);
+	fcntl(ends[1], F_SETFD, 0);	/* held open by the program until it exits */
 	if (out_fd >= 0) {
 		if (both)
 			dup2(out_fd, STDOUT_FILENO);
@@ -113,7 +122,7 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 	long long deadline = now_ms() + timeout_ms;
 
 	memset(p, 0, sizeof(*p));
-	p->pidfd = -1;
+	p->exit_fd = -1;
 	if (build_argv(argv, wrapper_copy, path, args,
 		       has_port_arg(args) ? ready_only : ready_port) < 0) {
 		free(wrapper_copy);
@@ -130,17 +139,9 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 			goto out;
 		}
 	}
-	p->pid = spawn(argv, fds[1], out_fd, false);
+	p->pid = spawn(argv, fds[1], out_fd, false, &p->exit_fd);
 	if (p->pid < 0) {
 		r = -errno;
-		goto out;
-	}
-	p->pidfd = pidfd_open_(p->pid);
-	if (p->pidfd < 0) {	/* without it no wait could be bounded */
-		r = -errno;
-		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
-		p->pid = 0;
 		goto out;
 	}
 	close(fds[1]);
@@ -184,7 +185,7 @@ out:
 
 int proc_wait(struct proc *p, unsigned timeout_ms)
 {
-	struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+	struct pollfd pfd = { p->exit_fd, POLLIN, 0 };
 	int status;
 
 	if (p->pid <= 0)
@@ -192,16 +193,16 @@ int proc_wait(struct proc *p, unsigned timeout_ms)
 	if (poll(&pfd, 1, (int)timeout_ms) == 0) {
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, &status, 0);
-		close(p->pidfd);
-		p->pidfd = -1;
+		close(p->exit_fd);
+		p->exit_fd = -1;
 		p->pid = 0;
 		return -ETIMEDOUT;
 	}
 	if (waitpid(p->pid, &status, 0) < 0)
 		return -errno;
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	p->pidfd = -1;
+	if (p->exit_fd >= 0)
+		close(p->exit_fd);
+	p->exit_fd = -1;
 	p->pid = 0;
 	return decode_status(status);
 }
@@ -229,12 +230,9 @@ int proc_run(const char *path, const char *const *args, char *out, size_t outlen
 		return -errno;
 	unlink(tmpl);
 	memset(&p, 0, sizeof(p));
-	p.pid = spawn(argv, -1, fd, true);
-	p.pidfd = pidfd_open_(p.pid);
-	if (p.pidfd < 0) {
+	p.pid = spawn(argv, -1, fd, true, &p.exit_fd);
+	if (p.pid < 0) {
 		r = -errno;
-		kill(p.pid, SIGKILL);
-		waitpid(p.pid, NULL, 0);
 		close(fd);
 		return r;
 	}

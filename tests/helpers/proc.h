@@ -12,7 +12,7 @@
 
 struct proc {
 	pid_t pid;
-	int pidfd;		/* readable when the process has exited */
+	int exit_fd;		/* reads end-of-file once the process has exited */
 	int port;		/* what the server reported on its ready fd */
 	char url[64];		/* "http://127.0.0.1:PORT" */
 };
