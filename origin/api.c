@@ -146,6 +146,9 @@ bool api_email_valid(const char *email)
 	local_len = (size_t)(at - email);
 	if (local_len == 0 || local_len > 64)
 		return false;
+	/* a dot-atom (RFC 5322 §3.2.3): no dot first, last, or twice in a row */
+	if (email[0] == '.' || at[-1] == '.' || memmem(email, local_len, "..", 2))
+		return false;
 	for (const char *p = email; p < at; p++) {
 		unsigned char c = (unsigned char)*p;
 

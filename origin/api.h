@@ -56,7 +56,8 @@ void api_route_match(const char *path, struct api_match *m);
 void api_allow_format(unsigned allowed, char *buf, size_t len);
 
 /* Says whether <email> looks like an address: one '@', a local part of 1-64 printable
- * characters, a domain of dot-separated letter-digit-hyphen labels with at least one dot. */
+ * characters (no leading, trailing or double dot), a domain of dot-separated
+ * letter-digit-hyphen labels with at least one dot. */
 bool api_email_valid(const char *email);
 
 struct api_user_input {

@@ -90,6 +90,10 @@ static const struct {
 	{ "ann@example.org.", false },
 	{ "a(b)@example.org", false },
 	{ "ann@exam_ple.org", false },
+	{ ".ann@example.org", false },		/* RFC 5322 dot-atom */
+	{ "ann.@example.org", false },
+	{ "a..nn@example.org", false },
+	{ "a.n.n@example.org", true },
 	{ "\xc3\xa9@example.org", false },	/* ASCII only */
 };
 
