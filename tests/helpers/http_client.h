@@ -36,6 +36,10 @@ int http_request_reuse(void **reuse, const char *method, const char *url,
 		       struct http_reply *r);
 void http_reuse_free(void **reuse);
 
+/* Opens a plain TCP connection to 127.0.0.1:<port>, for tests that write raw bytes.
+ * Returns the socket, or a negative errno (-ECONNREFUSED when nothing listens). */
+int http_raw_connect(int port);
+
 /* GET shorthand. */
 int http_get(const char *url, struct http_reply *r);
 

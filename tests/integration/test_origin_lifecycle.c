@@ -2,15 +2,12 @@
  * workers, and the graceful drain on SIGTERM / SIGINT. Each test starts its own server. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -73,15 +70,11 @@ static void wait_in_flight(struct http_batch *b, const struct proc *p, long n)
 
 static bool connect_refused(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int r;
+	int fd = http_raw_connect(port);
 
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return r < 0 && errno == ECONNREFUSED;
+	if (fd >= 0)
+		close(fd);
+	return fd == -ECONNREFUSED;
 }
 
 START_TEST(test_stop_idle)
