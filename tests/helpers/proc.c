@@ -116,7 +116,7 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 	const char *wrapper = getenv("MTPS_WRAPPER");
 	char *wrapper_copy = wrapper && *wrapper ? strdup(wrapper) : NULL;
 	char *argv[MAX_ARGS];
-	char line[32];
+	char line[32] = "";
 	size_t got = 0;
 	int fds[2], out_fd = -1, r = 0;
 	long long deadline = now_ms() + timeout_ms;
