@@ -493,30 +493,32 @@ static unsigned preconditions(struct MHD_Connection *c, unsigned method, const c
 	return 0;
 }
 
-/* Answers a representation <text> (taken over) with its validators, or a 304 / 412 when
+/* Answers <ok>, the 200 response for the current representation (taken over; NULL when
+ * out of memory), with its validators and caching headers, or a 304 / 412 instead when
  * the preconditions say so. */
 static enum MHD_Result respond_representation(struct api *api, struct MHD_Connection *c,
-					      unsigned method, char *text, size_t len,
+					      unsigned method, struct MHD_Response *ok,
 					      const char *etag, time_t modified,
-					      uint64_t max_age_s)
+					      uint64_t max_age_s, bool public)
 {
 	unsigned status = preconditions(c, method, etag, modified);
-	struct MHD_Response *resp;
+	struct MHD_Response *resp = ok;
 
 	if (status == MHD_HTTP_PRECONDITION_FAILED) {
-		free(text);
+		if (ok)
+			MHD_destroy_response(ok);
 		return respond_error(api, c, status, "precondition failed: the resource is at %s",
 				     etag);
 	}
 	if (status == MHD_HTTP_NOT_MODIFIED) {
-		free(text);
+		if (ok)
+			MHD_destroy_response(ok);
 		resp = empty_response();
 	} else {
 		status = MHD_HTTP_OK;
-		resp = text_response(text, len);
 	}
 	if (resp)
-		set_cache_headers(resp, etag, modified, max_age_s, false);
+		set_cache_headers(resp, etag, modified, max_age_s, public);
 	return queue(api, c, status, resp);
 }
 
@@ -680,7 +682,8 @@ static enum MHD_Result list_users(struct api *api, struct MHD_Connection *c, uns
 	text = list_representation(api, offset, limit, &len, etag);
 	if (text == NULL)
 		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	return respond_representation(api, c, method, text, len, etag, 0, api->cfg.max_age_s);
+	return respond_representation(api, c, method, text_response(text, len), etag, 0,
+				      api->cfg.max_age_s, false);
 }
 
 static enum MHD_Result write_error(struct api *api, struct MHD_Connection *c, int r,
@@ -800,8 +803,9 @@ static enum MHD_Result serve_user(struct api *api, struct MHD_Connection *c,
 	if (text == NULL)
 		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	if (rq->method == API_GET || rq->method == API_HEAD)
-		return respond_representation(api, c, rq->method, text, len, etag,
-					      last_modified(u.updated), api->cfg.max_age_s);
+		return respond_representation(api, c, rq->method, text_response(text, len),
+					      etag, last_modified(u.updated), api->cfg.max_age_s,
+					      false);
 	free(text);
 
 	/* Conditions before the content (§13.2.1); a write made under a condition happens
@@ -859,7 +863,6 @@ static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c, un
 	const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "size");
 	struct MHD_Response *resp;
 	struct large_body *lb;
-	unsigned status;
 	uint64_t size;
 	char etag[64];
 
@@ -872,16 +875,6 @@ static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c, un
 				     api->cfg.max_large);
 	/* the bytes depend on the size alone: the same tag on every instance, forever */
 	snprintf(etag, sizeof(etag), "\"large-%" PRIu64 "\"", size);
-	status = preconditions(c, method, etag, 0);
-	if (status == MHD_HTTP_PRECONDITION_FAILED)
-		return respond_error(api, c, status, "precondition failed: the resource is at %s",
-				     etag);
-	if (status == MHD_HTTP_NOT_MODIFIED) {
-		resp = empty_response();
-		if (resp)
-			set_cache_headers(resp, etag, 0, api->cfg.large_max_age_s, true);
-		return queue(api, c, status, resp);
-	}
 	lb = malloc(sizeof(*lb));
 	if (lb == NULL)
 		return respond_error(api, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -893,8 +886,8 @@ static enum MHD_Result serve_large(struct api *api, struct MHD_Connection *c, un
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-	set_cache_headers(resp, etag, 0, api->cfg.large_max_age_s, true);
-	return queue(api, c, MHD_HTTP_OK, resp);
+	return respond_representation(api, c, method, resp, etag, 0, api->cfg.large_max_age_s,
+				      true);
 }
 
 static enum MHD_Result respond_early(struct api *api, struct MHD_Connection *c,
