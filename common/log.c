@@ -16,11 +16,12 @@ static const char *log_ident = "mtps";
 static atomic_int log_max_level = LOG_LEVEL_INFO;
 static int log_to_journal;
 
-static const char *const level_names[] = {
+const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_WARN] = "warn",
 	[LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_DEBUG] = "debug",
+	NULL,
 };
 
 /* syslog(3) priorities, as journald reads them from a "<N>" line prefix */
@@ -60,8 +61,8 @@ void log_set_level(enum log_level level)
 
 int log_level_parse(const char *name)
 {
-	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcasecmp(name, level_names[i]) == 0)
+	for (size_t i = 0; log_level_names[i]; i++)
+		if (strcasecmp(name, log_level_names[i]) == 0)
 			return (int)i;
 	return -1;
 }
@@ -81,7 +82,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		return;
 	if (log_to_journal) {
 		r = snprintf(line, sizeof(line), "<%d>%s: ", level_priorities[level],
-			     level_names[level]);
+			     log_level_names[level]);
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -92,7 +93,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 			     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
 			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
-			     level_names[level]);
+			     log_level_names[level]);
 	}
 	n = r > 0 ? (size_t)r : 0;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -17,6 +17,9 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+/* The level names by enum log_level, NULL-terminated: also an option's list of choices. */
+extern const char *const log_level_names[];
+
 /* Sets the program name printed on every line and decides between timestamps and journald
  * prefixes. Call once from main() before any thread starts. <ident> must outlive the program. */
 void log_init(const char *ident);

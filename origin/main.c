@@ -55,8 +55,6 @@ struct settings {
 	bool version;
 };
 
-static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-
 #define S(field) offsetof(struct settings, field)
 #define DAY_MS (86400LL * 1000)
 
@@ -90,7 +88,7 @@ static const struct opt_def options[] = {
 	{ "drain-timeout", 0, OPT_DURATION, 0, S(drain_timeout_ms), "SECONDS", "10", 0, DAY_MS,
 	  "on SIGTERM, longest wait for requests in flight", NULL },
 	{ "log-level", 0, OPT_STRING, 0, S(log_level), "LEVEL", "info", 0, 0,
-	  "error, warn, info or debug", log_levels },
+	  "error, warn, info or debug", log_level_names },
 	{ "ready-fd", 0, OPT_INT, OPT_CLI_ONLY, S(ready_fd), "FD", "-1", -1, 65535,
 	  "once listening, write the port and a newline to FD and close it", NULL },
 	{ "config", 'c', OPT_STRING, OPT_CLI_ONLY, S(config), "FILE", NULL, 0, 0,
