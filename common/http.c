@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -227,4 +228,59 @@ bool http_media_type_is(const char *content_type, const char *type)
 	while (*rest == ' ' || *rest == '\t')
 		rest++;
 	return *rest == '\0' || *rest == ';';
+}
+
+void http_framing_add(struct http_framing *f, const char *name, const char *value)
+{
+	if (strcasecmp(name, "Host") == 0) {
+		f->hosts++;
+		f->host = value;
+	} else if (strcasecmp(name, "Content-Length") == 0) {
+		if (f->lengths++ && strcmp(f->length, value) != 0)
+			f->lengths_differ = true;
+		f->length = value;
+	} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+		f->transfer_encoding = value;
+	}
+}
+
+int http_framing_check(const struct http_framing *f, bool http11, uint64_t max_body,
+		       const char **reason)
+{
+	unsigned long long len;
+	char *end;
+
+	if (http11 && f->hosts == 0) {
+		*reason = "an HTTP/1.1 request needs a Host header";
+		return 400;
+	}
+	if (f->hosts > 1) {
+		*reason = "more than one Host header";
+		return 400;
+	}
+	if (f->lengths_differ) {
+		*reason = "conflicting Content-Length headers";
+		return 400;
+	}
+	if (f->length && f->transfer_encoding) {
+		*reason = "both Content-Length and Transfer-Encoding: the length is ambiguous";
+		return 400;
+	}
+	if (f->transfer_encoding && strcasecmp(f->transfer_encoding, "chunked") != 0) {
+		*reason = "only the chunked transfer coding is implemented";
+		return 501;
+	}
+	if (f->length) {
+		errno = 0;
+		len = strtoull(f->length, &end, 10);
+		if (!isdigit((unsigned char)f->length[0]) || *end != '\0' || errno) {
+			*reason = "Content-Length is not a number";
+			return 400;
+		}
+		if (len > max_body) {
+			*reason = "the request body is too large";
+			return 413;
+		}
+	}
+	return 0;
 }

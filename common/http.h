@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define HTTP_DATE_LEN 30	/* "Sun, 06 Nov 1994 08:49:37 GMT" plus the NUL */
@@ -26,5 +27,25 @@ bool http_etag_match(const char *list, const char *etag, bool strong);
 /* Says whether a Content-Type field value names media type <type> ("application/json"),
  * comparing case-insensitively and ignoring parameters such as "; charset=utf-8". */
 bool http_media_type_is(const char *content_type, const char *type);
+
+/* How a request is framed (RFC 9112 §3.2, §6.1, §6.3), learned by feeding every request
+ * field to http_framing_add(). The strings point into the caller's fields. */
+struct http_framing {
+	unsigned hosts;
+	unsigned lengths;
+	bool lengths_differ;
+	const char *host;
+	const char *length;
+	const char *transfer_encoding;
+};
+
+void http_framing_add(struct http_framing *f, const char *name, const char *value);
+
+/* Judges the framing: returns 0 when the request can be read one way only, or the status
+ * to refuse it with (400, 413 when Content-Length exceeds <max_body>, 501 for a transfer
+ * coding other than chunked) and sets *reason. A request that could be read two ways is
+ * refused: a proxy in front may have read it the other way. */
+int http_framing_check(const struct http_framing *f, bool http11, uint64_t max_body,
+		       const char **reason);
 
 #endif

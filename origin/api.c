@@ -960,29 +960,10 @@ static bool route_is_delayed(enum api_route route)
 	       route == API_LARGE;
 }
 
-/* What request_begin() learns from walking the header fields once. */
-struct framing {
-	unsigned hosts;
-	unsigned lengths;
-	bool lengths_differ;
-	const char *length;
-	const char *transfer_encoding;
-};
-
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
-	struct framing *f = cls;
-
-	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
-		f->hosts++;
-	} else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-		if (f->lengths++ && strcmp(f->length, value) != 0)
-			f->lengths_differ = true;
-		f->length = value;
-	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-		f->transfer_encoding = value;
-	}
+	http_framing_add(cls, key, value);
 	return MHD_YES;
 }
 
@@ -992,30 +973,19 @@ static void refuse(struct request *rq, int status, const char *reason)
 	snprintf(rq->early_reason, sizeof(rq->early_reason), "%s", reason);
 }
 
-/* Checks how the request is framed (RFC 9112 §3.2, §6.1, §6.3). A request that could be
- * read two ways is refused: a proxy in front may have read it the other way. */
+/* Checks how the request is framed (common/http.h). */
 static void check_framing(struct api *api, struct MHD_Connection *c, struct request *rq,
 			  const char *version)
 {
-	struct framing f = { 0 };
-	long long len;
+	struct http_framing f = { 0 };
+	const char *reason;
+	int status;
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &f);
-	if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && f.hosts == 0)
-		refuse(rq, MHD_HTTP_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
-	else if (f.hosts > 1)
-		refuse(rq, MHD_HTTP_BAD_REQUEST, "more than one Host header");
-	else if (f.lengths_differ)
-		refuse(rq, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length headers");
-	else if (f.length && f.transfer_encoding)
-		refuse(rq, MHD_HTTP_BAD_REQUEST,
-		       "both Content-Length and Transfer-Encoding: the length is ambiguous");
-	else if (f.transfer_encoding && strcasecmp(f.transfer_encoding, "chunked") != 0)
-		refuse(rq, MHD_HTTP_NOT_IMPLEMENTED,
-		       "only the chunked transfer coding is implemented");
-	else if (f.length && opts_parse_int(f.length, &len) == 0 &&
-		 (uint64_t)len > api->cfg.max_body)
-		refuse(rq, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is too large");
+	status = http_framing_check(&f, strcmp(version, MHD_HTTP_VERSION_1_1) == 0,
+				    api->cfg.max_body, &reason);
+	if (status)
+		refuse(rq, status, reason);
 }
 
 /* First call for a request: decide what the headers allow us to. */

@@ -1,0 +1,49 @@
+/* inflight.h - request coalescing: the fetches in flight by cache key, and the keys whose
+ * responses turned out not to be shareable ("hit-for-miss").
+ *
+ * A GET that misses asks inflight_claim(): it either joins the fetch already running for
+ * its key (and reads that response as it streams in), or becomes the owner of a new one,
+ * or - when the key was recently found uncacheable - is told to go to the origin on its
+ * own, so such requests run in parallel instead of queueing behind each other.
+ * Thread-safe: one mutex, taken only on misses.
+ */
+#ifndef MTPS_INFLIGHT_H
+#define MTPS_INFLIGHT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "object.h"
+
+enum inflight_claim {
+	INFLIGHT_OWNER = 0,	/* a new fetch: *op is a new object the caller starts */
+	INFLIGHT_JOINED,	/* *op is the running fetch's object; the reader is attached */
+	INFLIGHT_PASS,		/* fetch alone, uncoalesced (hit-for-miss, or out of memory) */
+};
+
+struct inflight;
+
+/* A table holding at most <max_markers> hit-for-miss keys. NULL when out of memory. */
+struct inflight *inflight_new(size_t max_markers);
+void inflight_free(struct inflight *t);
+
+/* Claims <key> for the reader <r> at <now_ms>. For INFLIGHT_OWNER, <make> is called (under
+ * the table's lock; it must not call back) to create the object, which is entered in the
+ * table, gets <r> attached as its owner and is returned in *op with a reference for the
+ * caller. For INFLIGHT_JOINED *op is referenced too. */
+enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t key_len,
+				   struct object_reader *r, uint64_t now_ms,
+				   struct object *(*make)(void *arg), void *arg,
+				   struct object **op);
+
+/* Takes <o> out of the table (if it is still there): later requests will not join it. */
+void inflight_remove(struct inflight *t, struct object *o);
+
+/* Remembers until <until_ms> that <key>'s response may not be shared. */
+void inflight_mark_pass(struct inflight *t, const char *key, size_t key_len,
+			uint64_t until_ms);
+
+/* Forgets a hit-for-miss mark (a cacheable response arrived, or a purge). */
+void inflight_unmark(struct inflight *t, const char *key, size_t key_len);
+
+#endif
