@@ -20,6 +20,7 @@
 
 #define SCAN_MS 100			/* how often timers are checked while fetches run */
 #define RECV_BUFFER (64 * 1024)		/* libcurl's receive buffer per transfer */
+#define SPARE_HANDLES 256		/* easy handles kept for reuse */
 
 struct fetch {
 	struct upstream *up;
@@ -64,6 +65,9 @@ struct upstream {
 	/* the upstream thread's own */
 	struct fetch *running;
 	uint64_t next_scan_ms;
+	CURL *spare[SPARE_HANDLES];	/* reset easy handles: a new one costs ~70 KiB of
+					 * allocations, a fifth of a small miss's CPU */
+	unsigned nspare;
 };
 
 uint64_t upstream_now_ms(void)
@@ -305,8 +309,12 @@ static void fetch_end(struct fetch *f, bool ok, int status, const char *reason)
 	object_finish(o, ok, status, reason);
 	if (u->cfg.hooks->finished)
 		u->cfg.hooks->finished(u->cfg.hooks_data, o);
-	if (f->easy)
+	if (f->easy && u->nspare < SPARE_HANDLES && f->started_ms) {
+		curl_easy_reset(f->easy);
+		u->spare[u->nspare++] = f->easy;
+	} else if (f->easy) {
 		curl_easy_cleanup(f->easy);
+	}
 	headers_free(&f->fields);
 	free(f->url);
 	fetch_spec_free(&f->spec);
@@ -334,7 +342,7 @@ static void fetch_start(struct upstream *u, struct fetch *f)
 	size_t ulen = strlen(u->base_url) + strlen(f->spec.target) + 1;
 
 	f->url = malloc(ulen);
-	f->easy = curl_easy_init();
+	f->easy = u->nspare ? u->spare[--u->nspare] : curl_easy_init();
 	if (f->url == NULL || f->easy == NULL)
 		goto fail;
 	snprintf(f->url, ulen, "%s%s", u->base_url, f->spec.target);
@@ -521,6 +529,8 @@ static void *upstream_main(void *arg)
 	}
 	while (u->running)
 		fetch_fail(u->running, 503, "the proxy is shutting down");
+	while (u->nspare)
+		curl_easy_cleanup(u->spare[--u->nspare]);
 	return NULL;
 }
 
