@@ -62,11 +62,13 @@ struct request {
 	struct frontend *fe;
 	struct MHD_Connection *conn;
 	enum request_phase phase;
-	char *target;			/* as the client wrote it, then origin-form */
-	char *host;			/* the Host field, or the absolute-form authority */
+	char *target;			/* origin-form: raw, or a copy made from absolute-form */
+	bool target_owned;		/* target was malloc'd */
+	char *host;			/* lower-cased Host, or the absolute-form authority;
+					 * lives in key's allocation */
 	char *key;			/* "host target" */
 	size_t key_len;
-	char *method;
+	const char *method;		/* libmicrohttpd's, valid until the request completes */
 	bool get, head;
 	bool lookup;			/* may be answered from the cache */
 	bool coalesce;			/* may share a fetch with others */
@@ -77,6 +79,7 @@ struct request {
 	const char *error_reason;
 	const char *x_cache;
 	struct stream *stream;
+	char raw[];			/* the target as the client wrote it */
 };
 
 static uint64_t now_ms(void)
@@ -114,18 +117,21 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 		return MHD_NO;
 	add_field(r, "Content-Type", "application/json");
 	add_field(r, "Cache-Control", "no-store");
-	add_field(r, "X-Cache", rq->x_cache ? rq->x_cache : "MISS");
+	add_field(r, "X-Cache", rq->x_cache ? rq->x_cache : "BYPASS");
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	rq->phase = REQ_ANSWERED;
 	return ret;
 }
 
+/* Remembers why the request is refused; the first reason wins. */
 static void refuse(struct request *rq, int status, const char *reason)
 {
 	if (rq->error_status == 0) {
 		rq->error_status = status;
 		rq->error_reason = reason;
+		log_info("refused %s %s: %d: %s", rq->method ? rq->method : "-", rq->raw,
+			 status, reason);
 	}
 }
 
@@ -307,8 +313,10 @@ static struct object *make_object(void *arg)
 
 	o = object_new(rq->key, rq->key_len, cfg->max_object_size, cfg->stream_window,
 		       cfg->coalesce_max, object_unlinked);
-	if (o)
-		o->candidate = rq->get && !rq->policy.authorization;
+	if (o) {
+		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
+		o->plain = rq->coalesce;
+	}
 	return o;
 }
 
@@ -535,6 +543,8 @@ static void hook_fields(void *data, struct object *o, bool shared)
 	if (!o->candidate || o->storable)
 		return;
 	inflight_remove(fe->inflight, o);
+	if (!o->plain)
+		return;		/* a 304 or 206 says nothing about the plain GET */
 	(void)shared;
 	inflight_mark_pass(fe->inflight, o->entry.key, o->entry.key_len,
 			   now_ms() + fe->cfg.hit_for_miss_ms);
@@ -601,12 +611,12 @@ static bool target_char_ok(unsigned char c)
 	return c > 0x20 && c < 0x7f && c != '#';
 }
 
-/* Turns rq->target into origin-form and finds the host. Returns false after refusing. */
+/* Turns rq->target into origin-form and finds the host; builds the cache key. Returns
+ * false after refusing. */
 static bool parse_target(struct request *rq, const char *host_field)
 {
 	const char *t = rq->target, *host = host_field ? host_field : "";
-	size_t host_len = strlen(host);
-	char *origin_form;
+	size_t host_len = strlen(host), target_len;
 
 	for (const char *p = t; *p; p++) {
 		if (!target_char_ok((unsigned char)*p)) {
@@ -618,6 +628,7 @@ static bool parse_target(struct request *rq, const char *host_field)
 		/* absolute-form (RFC 9112 §3.2.2): its authority wins over Host */
 		const char *path = strchr(t + 7, '/');
 		const char *q = strchr(t + 7, '?');
+		char *origin_form;
 
 		if (q && (path == NULL || q < path))
 			path = q;
@@ -631,28 +642,25 @@ static bool parse_target(struct request *rq, const char *host_field)
 			path = "/";
 		if (asprintf(&origin_form, "%s%s", *path == '?' ? "/" : "", path) < 0)
 			return false;
-	} else if (t[0] == '/') {
-		origin_form = NULL;
-	} else {
+		rq->target = origin_form;	/* host still points into rq->raw */
+		rq->target_owned = true;
+	} else if (t[0] != '/') {
 		refuse(rq, 400, "the request target must be a path or an http:// URL");
 		return false;
 	}
-	rq->host = strndup(host, host_len);
-	if (rq->host == NULL) {
-		free(origin_form);
-		return false;
-	}
-	for (char *p = rq->host; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (origin_form) {
-		free(rq->target);
-		rq->target = origin_form;
-	}
-	rq->key_len = strlen(rq->host) + 1 + strlen(rq->target);
-	rq->key = malloc(rq->key_len + 1);
+	/* one allocation: "host target", NUL, then the host alone */
+	target_len = strlen(rq->target);
+	rq->key_len = host_len + 1 + target_len;
+	rq->key = malloc(rq->key_len + 1 + host_len + 1);
 	if (rq->key == NULL)
 		return false;
-	snprintf(rq->key, rq->key_len + 1, "%s %s", rq->host, rq->target);
+	for (size_t i = 0; i < host_len; i++)
+		rq->key[i] = (char)tolower((unsigned char)host[i]);
+	rq->key[host_len] = ' ';
+	memcpy(rq->key + host_len + 1, rq->target, target_len + 1);
+	rq->host = rq->key + rq->key_len + 1;
+	memcpy(rq->host, rq->key, host_len);
+	rq->host[host_len] = '\0';
 	return true;
 }
 
@@ -664,6 +672,7 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 	const char *reason;
 	int status;
 
+	rq->method = method;
 	memset(&f, 0, sizeof(f));
 	policy_cc_init(&f.cc);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, scan_field, &f);
@@ -673,8 +682,7 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 		refuse(rq, status, reason);
 		return;
 	}
-	rq->method = strdup(method);
-	if (rq->method == NULL || !parse_target(rq, f.framing.host)) {
+	if (!parse_target(rq, f.framing.host)) {
 		refuse(rq, 503, "the proxy is out of memory");
 		return;
 	}
@@ -756,13 +764,16 @@ static enum MHD_Result dispatch(struct request *rq)
 void *frontend_uri_log(void *cls, const char *uri, struct MHD_Connection *connection)
 {
 	struct frontend *fe = cls;
-	struct request *rq = calloc(1, sizeof(*rq));
+	size_t len = strlen(uri);
+	struct request *rq = malloc(sizeof(*rq) + len + 1);
 
 	if (rq == NULL)
 		return NULL;
+	memset(rq, 0, sizeof(*rq));
 	rq->fe = fe;
 	rq->conn = connection;
-	rq->target = strdup(uri);
+	memcpy(rq->raw, uri, len + 1);
+	rq->target = rq->raw;
 	atomic_fetch_add(&fe->in_flight, 1);
 	return rq;
 }
@@ -781,10 +792,7 @@ enum MHD_Result frontend_handler(void *cls, struct MHD_Connection *connection,
 	rq->conn = connection;
 	switch (rq->phase) {
 	case REQ_NEW:
-		if (rq->target == NULL)
-			refuse(rq, 503, "the proxy is out of memory");
-		else
-			request_begin(rq, method, version);
+		request_begin(rq, method, version);
 		rq->phase = REQ_BODY;
 		/* refuse before reading any body; MHD then closes the connection */
 		if (rq->error_status)
@@ -817,10 +825,9 @@ void frontend_completed(void *cls, struct MHD_Connection *connection, void **con
 	if (rq == NULL)
 		return;
 	request_drop_stream(rq);
-	free(rq->target);
-	free(rq->host);
+	if (rq->target_owned)
+		free(rq->target);
 	free(rq->key);
-	free(rq->method);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;

@@ -77,8 +77,11 @@ struct object {
 	pthread_mutex_t lock;
 
 	/* set by the creator before the fetch starts */
-	bool candidate;			/* a GET the cache may keep: its outcome updates the
-					 * cache and the coalescing table */
+	bool candidate;			/* a GET the cache may keep: a complete storable
+					 * response goes into the cache */
+	bool plain;			/* others could share its response (no conditional,
+					 * Range or Authorization): an unshareable one marks
+					 * the key hit-for-miss */
 
 	/* upstream */
 	int status;
