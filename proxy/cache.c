@@ -10,7 +10,8 @@
  *
  * Locks: each shard's mutex guards its buckets and the entries' table fields; the queue
  * mutex guards the queue, the byte count and the entries' queue fields. Order: shard, then
- * queue. Evicted entries are unlinked from their shards after the queue lock is released.
+ * queue. Evicted entries are unlinked from their shards after the queue lock is released,
+ * each held by a reference of the evicting thread until then.
  */
 #include "config.h"
 
@@ -335,20 +336,25 @@ int cache_insert(struct cache *c, struct cache_entry *e)
 	pthread_mutex_lock(&c->qlock);
 	if (old)
 		dequeue(c, old);
+	/* evict first, then insert (SIEVE's order): the newcomer is never its own victim
+	 * and the hand never rests on it */
+	while (c->head && c->bytes + e->size > c->capacity) {
+		struct cache_entry *v = queue_victim(c);
+
+		dequeue(c, v);
+		c->evictions++;
+		/* our own reference: once the locks are gone another thread may remove
+		 * the victim from its shard and drop the store's */
+		cache_entry_get(v);
+		v->qnext = victims;	/* off the queue: the link is free for our list */
+		victims = v;
+	}
 	atomic_store_explicit(&e->visited, false, memory_order_relaxed);
 	queue_push_head(c, e);
 	e->queued = true;
 	c->bytes += e->size;
 	c->objects++;
 	c->inserts++;
-	while (c->bytes > c->capacity) {
-		struct cache_entry *v = queue_victim(c);
-
-		dequeue(c, v);
-		c->evictions++;
-		v->qnext = victims;	/* off the queue: the link is free for our list */
-		victims = v;
-	}
 	pthread_mutex_unlock(&c->qlock);
 	pthread_mutex_unlock(&s->lock);
 
@@ -359,9 +365,9 @@ int cache_insert(struct cache *c, struct cache_entry *e)
 
 		victims = v->qnext;
 		v->qnext = NULL;
-		/* <e> itself can be a victim only if it alone overflows, refused above */
 		if (table_unlink(c, v))
 			release(v);
+		cache_entry_put(v);
 	}
 	return 0;
 }

@@ -539,6 +539,7 @@ static enum MHD_Result resumed(struct request *rq)
 static void hook_fields(void *data, struct object *o, bool shared)
 {
 	struct frontend *fe = data;
+	uint64_t now;
 
 	if (!o->candidate || o->storable)
 		return;
@@ -546,8 +547,9 @@ static void hook_fields(void *data, struct object *o, bool shared)
 	if (!o->plain)
 		return;		/* a 304 or 206 says nothing about the plain GET */
 	(void)shared;
-	inflight_mark_pass(fe->inflight, o->entry.key, o->entry.key_len,
-			   now_ms() + fe->cfg.hit_for_miss_ms);
+	now = now_ms();
+	inflight_mark_pass(fe->inflight, o->entry.key, o->entry.key_len, now,
+			   now + fe->cfg.hit_for_miss_ms);
 }
 
 /* The fetch ended: a complete, storable response goes into the cache. */

@@ -79,24 +79,29 @@ static int continue_last(struct header_list *l, const char *more, size_t len)
 	size_t name_len, value_len;
 	char *block;
 
+	size_t sep;
+
 	if (l->n == 0)
 		return -EINVAL;
 	trim(&more, &len);
-	if (l->bytes + 1 + len > HEADERS_MAX_BYTES)
-		return -E2BIG;
+	if (len == 0)
+		return 0;	/* a blank continuation adds nothing */
 	h = &l->v[l->n - 1];
 	name_len = strlen(h->name);
 	value_len = strlen(h->value);
-	block = realloc(h->name, name_len + 1 + value_len + 1 + len + 1);
+	sep = value_len > 0 ? 1 : 0;
+	if (l->bytes + sep + len > HEADERS_MAX_BYTES)
+		return -E2BIG;
+	block = realloc(h->name, name_len + 1 + value_len + sep + len + 1);
 	if (block == NULL)
 		return -ENOMEM;
 	h->name = block;
 	h->value = block + name_len + 1;
-	if (value_len > 0)
+	if (sep)
 		h->value[value_len++] = ' ';
 	memcpy(h->value + value_len, more, len);
 	h->value[value_len + len] = '\0';
-	l->bytes += 1 + len;
+	l->bytes += sep + len;
 	return 0;
 }
 

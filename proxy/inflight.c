@@ -59,11 +59,12 @@ static const char *slot_key(const struct slot *s)
 	return s->obj ? s->obj->entry.key : s->key;
 }
 
-/* Finds the slot for <key>, dropping expired marks on the way. Lock held. */
+/* Finds the slot for <key> - a mark if there is one, else a running fetch - dropping
+ * expired marks on the way. Lock held. */
 static struct slot **find(struct inflight *t, const char *key, size_t len, uint64_t hash,
 			  uint64_t now_ms)
 {
-	struct slot **pp = &t->buckets[hash & (BUCKETS - 1)];
+	struct slot **pp = &t->buckets[hash & (BUCKETS - 1)], **fetch = NULL;
 
 	while (*pp) {
 		struct slot *s = *pp;
@@ -74,11 +75,15 @@ static struct slot **find(struct inflight *t, const char *key, size_t len, uint6
 			free(s);
 			continue;
 		}
-		if (s->hash == hash && s->key_len == len && memcmp(slot_key(s), key, len) == 0)
-			break;
+		if (s->hash == hash && s->key_len == len && memcmp(slot_key(s), key, len) == 0) {
+			if (s->obj == NULL)
+				return pp;
+			if (fetch == NULL)
+				fetch = pp;
+		}
 		pp = &s->next;
 	}
-	return pp;
+	return fetch ? fetch : pp;
 }
 
 enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t key_len,
@@ -148,13 +153,13 @@ void inflight_remove(struct inflight *t, struct object *o)
 }
 
 void inflight_mark_pass(struct inflight *t, const char *key, size_t key_len,
-			uint64_t until_ms)
+			uint64_t now_ms, uint64_t until_ms)
 {
 	uint64_t hash = cache_hash(key, key_len);
 	struct slot **pp, *s;
 
 	pthread_mutex_lock(&t->lock);
-	pp = find(t, key, key_len, hash, 0);
+	pp = find(t, key, key_len, hash, now_ms);
 	s = *pp;
 	if (s && s->obj == NULL) {
 		s->pass_until_ms = until_ms;
@@ -167,12 +172,9 @@ void inflight_mark_pass(struct inflight *t, const char *key, size_t key_len,
 			s->pass_until_ms = until_ms;
 			memcpy(s->key, key, key_len);
 			s->key[key_len] = '\0';
-			/* behind a running fetch of the same key, if any: that one is found first */
-			s->next = *pp ? (*pp)->next : NULL;
-			if (*pp)
-				(*pp)->next = s;
-			else
-				*pp = s;
+			pp = &t->buckets[hash & (BUCKETS - 1)];
+			s->next = *pp;
+			*pp = s;
 			t->markers++;
 		}
 	}

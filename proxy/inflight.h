@@ -39,9 +39,11 @@ enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t k
 /* Takes <o> out of the table (if it is still there): later requests will not join it. */
 void inflight_remove(struct inflight *t, struct object *o);
 
-/* Remembers until <until_ms> that <key>'s response may not be shared. */
+/* Remembers until <until_ms> that <key>'s response may not be shared (one mark per key;
+ * marks expired by <now_ms> are dropped on the way, so they do not count against the
+ * table's bound). */
 void inflight_mark_pass(struct inflight *t, const char *key, size_t key_len,
-			uint64_t until_ms);
+			uint64_t now_ms, uint64_t until_ms);
 
 /* Forgets a hit-for-miss mark (a cacheable response arrived, or a purge). */
 void inflight_unmark(struct inflight *t, const char *key, size_t key_len);

@@ -157,7 +157,7 @@ int object_attach(struct object *o, struct object_reader *r, uint64_t now_ms)
 	r->joined_ms = now_ms;
 	pthread_mutex_lock(&o->lock);
 	if (o->base > 0 || o->state == OBJECT_FAILED || o->nreaders >= o->max_readers ||
-	    (o->state != OBJECT_PENDING && !o->storable && o->readers == NULL))
+	    (o->state != OBJECT_PENDING && (!o->shared || o->readers == NULL)))
 		ret = -EAGAIN;
 	else
 		list_add(o, r);
@@ -237,12 +237,14 @@ ssize_t object_read(struct object *o, struct object_reader *r, char *buf, size_t
 
 /* ---- the writer ------------------------------------------------------------------------- */
 
-void object_fields_done(struct object *o, bool storable, bool shared)
+bool object_fields_done(struct object *o, bool storable, bool shared)
 {
 	struct wake_list w = { 0 };
+	bool read;
 
 	pthread_mutex_lock(&o->lock);
 	o->storable = storable;
+	o->shared = shared;
 	o->state = OBJECT_STREAMING;
 	for (struct object_reader *r = o->readers, *next; r; r = next) {
 		next = r->next;
@@ -258,8 +260,10 @@ void object_fields_done(struct object *o, bool storable, bool shared)
 			wake_add(&w, r);
 		}
 	}
+	read = storable || o->readers != NULL;
 	pthread_mutex_unlock(&o->lock);
 	wake_all(&w);
+	return read;
 }
 
 /* Makes room for <n> more bytes of a kept body. Returns false when it may not grow. */
@@ -290,9 +294,14 @@ int object_append(struct object *o, const char *data, size_t n)
 	int ret = 0;
 
 	pthread_mutex_lock(&o->lock);
-	if (o->storable && o->len + n > o->max_size)
-		o->storable = false;	/* too big to keep: it streams through */
-	if (!o->storable && o->len > 0 && o->len + n > o->window) {
+	if (o->storable && o->len + n > o->max_size) {
+		/* too big to keep: it streams through, and what was read can go */
+		o->storable = false;
+		trim(o);
+	}
+	if (!o->storable && o->readers == NULL) {
+		ret = -EPIPE;
+	} else if (!o->storable && o->len > 0 && o->len + n > o->window) {
 		o->paused = true;
 		ret = -EAGAIN;
 	} else if (!reserve(o, n)) {

@@ -97,6 +97,7 @@ struct object {
 	/* lock */
 	enum object_state state;
 	bool storable;			/* keeps the whole body, for the cache */
+	bool shared;			/* readers other than the owner may attach */
 	bool paused;			/* the writer was told to wait for room */
 	bool unlinked;			/* left the cache: no new hit responses are kept */
 	char *body;
@@ -156,12 +157,14 @@ ssize_t object_read(struct object *o, struct object_reader *r, char *buf, size_t
 /* Moves a PENDING object to STREAMING after status, fields, length and times were set.
  * <storable> says whether the body is kept for the cache; <shared> whether readers other
  * than the owner may have this response - those that may not are detached with r->refused
- * set and woken, so they fetch on their own. Every waiting reader is woken. */
-void object_fields_done(struct object *o, bool storable, bool shared);
+ * set and woken, so they fetch on their own. Every waiting reader is woken. Returns false
+ * when no reader is left and the body is not kept: the writer should give up. */
+bool object_fields_done(struct object *o, bool storable, bool shared);
 
-/* Appends body bytes. Returns 0, or -EAGAIN when the window is full: nothing was taken,
- * the object is marked paused and on_space() will be called when readers make room. A
- * storable body that outgrows max_size stops being kept (it streams through). */
+/* Appends body bytes. Returns 0; -EAGAIN when the window is full: nothing was taken, the
+ * object is marked paused and on_space() will be called when readers make room; or -EPIPE
+ * when nobody reads a body that is not kept: the writer should give up. A storable body
+ * that outgrows max_size stops being kept (it streams through). */
 int object_append(struct object *o, const char *data, size_t n);
 
 /* Ends the fetch: COMPLETE when <ok>, else FAILED with <status> and <reason> (static)

@@ -32,7 +32,8 @@ enum cc_flag {
 };
 
 /* The directives of one message's Cache-Control fields. Durations are seconds; -1 means
- * absent. A directive given twice keeps its most restrictive value (the smallest). */
+ * absent. A directive given twice keeps its most restrictive value: the smallest, except
+ * min-fresh, where the largest asks for more. */
 struct cache_control {
 	unsigned flags;			/* enum cc_flag */
 	long long max_age;

@@ -30,7 +30,10 @@ struct fetch {
 	struct header_list fields;	/* the response's, while they arrive */
 	int status;
 	int64_t length;
+	uint64_t received;		/* body bytes */
 	bool fields_done;
+	bool body_done;			/* Content-Length bytes arrived: the object is
+					 * complete before libcurl reports the end */
 	bool paused;
 	const char *error;		/* why a callback stopped the transfer */
 	time_t request_time;
@@ -218,7 +221,10 @@ static bool fields_complete(struct fetch *f)
 		log_debug("not stored: %s: %s", o->entry.key, why ? why : "?");
 	f->fields_done = true;
 	f->last_ms = upstream_now_ms();
-	object_fields_done(o, storable, shared);
+	if (!object_fields_done(o, storable, shared)) {
+		f->error = "every client left";
+		return false;
+	}
 	if (u->cfg.hooks->fields)
 		u->cfg.hooks->fields(u->cfg.hooks_data, o, shared);
 	return true;
@@ -255,6 +261,19 @@ static size_t header_cb(char *b, size_t size, size_t n, void *p)
 	return len;	/* a malformed line is dropped, as a recipient may (RFC 9112 §5) */
 }
 
+/* The whole body is here: the object completes (and may be stored) now, not when libcurl
+ * gets round to reporting the transfer's end - a client that read the last byte and asks
+ * again at once finds it in the cache. */
+static void body_complete(struct fetch *f)
+{
+	struct upstream *u = f->up;
+
+	f->body_done = true;
+	object_finish(f->spec.obj, true, 0, NULL);
+	if (u->cfg.hooks->finished)
+		u->cfg.hooks->finished(u->cfg.hooks_data, f->spec.obj);
+}
+
 static size_t write_cb(char *b, size_t size, size_t n, void *p)
 {
 	struct fetch *f = p;
@@ -264,11 +283,18 @@ static size_t write_cb(char *b, size_t size, size_t n, void *p)
 		f->error = "the backend sent a body before its fields";
 		return 0;
 	}
-	if (object_append(f->spec.obj, b, len) == -EAGAIN) {
+	switch (object_append(f->spec.obj, b, len)) {
+	case -EAGAIN:
 		f->paused = true;
 		return CURL_WRITEFUNC_PAUSE;
+	case -EPIPE:
+		f->error = "every client left";
+		return 0;
 	}
 	f->last_ms = upstream_now_ms();
+	f->received += len;
+	if (f->length >= 0 && f->received == (uint64_t)f->length)
+		body_complete(f);
 	return len;
 }
 
@@ -301,14 +327,18 @@ static void fetch_end(struct fetch *f, bool ok, int status, const char *reason)
 	struct upstream *u = f->up;
 	struct object *o = f->spec.obj;
 
-	if (!ok && f->fields_done)
-		log_info("%s %s: cut after %llu body bytes: %s", f->spec.method, f->spec.target,
-			 (unsigned long long)(o->len + o->base), reason);
-	else if (!ok)
-		log_info("%s %s: %d: %s", f->spec.method, f->spec.target, status, reason);
-	object_finish(o, ok, status, reason);
-	if (u->cfg.hooks->finished)
-		u->cfg.hooks->finished(u->cfg.hooks_data, o);
+	if (f->body_done) {
+		/* finished already; what libcurl says now concerns only the connection */
+	} else {
+		if (!ok && f->fields_done)
+			log_info("%s %s: cut after %llu body bytes: %s", f->spec.method,
+				 f->spec.target, (unsigned long long)f->received, reason);
+		else if (!ok)
+			log_info("%s %s: %d: %s", f->spec.method, f->spec.target, status, reason);
+		object_finish(o, ok, status, reason);
+		if (u->cfg.hooks->finished)
+			u->cfg.hooks->finished(u->cfg.hooks_data, o);
+	}
 	if (f->easy && u->nspare < SPARE_HANDLES && f->started_ms) {
 		curl_easy_reset(f->easy);
 		u->spare[u->nspare++] = f->easy;
