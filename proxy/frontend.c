@@ -295,6 +295,13 @@ static enum MHD_Result respond_stream(struct request *rq)
 	if (r == NULL)
 		return respond_error(rq, 500, "out of memory");
 	add_object_fields(r, o);
+	if (strcmp(rq->x_cache, "HIT") == 0) {
+		char age[24];
+
+		snprintf(age, sizeof(age), "%lld",
+			 policy_current_age(o->initial_age, o->response_time, time(NULL)));
+		add_field(r, "Age", age);
+	}
 	add_field(r, "X-Cache", rq->x_cache);
 	ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
 	MHD_destroy_response(r);
@@ -477,6 +484,10 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	rq->stream = s;
 	rq->phase = REQ_WAITING;
 	if (claim == INFLIGHT_JOINED) {
+		pthread_mutex_lock(&o->lock);
+		if (o->state == OBJECT_COMPLETE && o->storable)
+			rq->x_cache = "HIT";	/* whole and kept: answered from memory */
+		pthread_mutex_unlock(&o->lock);
 		if (object_wait_fields(o, &s->reader))
 			return MHD_YES;
 		return resumed(rq);
@@ -560,15 +571,17 @@ static void hook_finished(void *data, struct object *o)
 
 	if (!o->candidate)
 		return;
-	inflight_remove(fe->inflight, o);
 	pthread_mutex_lock(&o->lock);
 	store = o->state == OBJECT_COMPLETE && o->storable;
 	pthread_mutex_unlock(&o->lock);
-	if (!store)
-		return;
-	o->entry.size = object_size(o);
-	if (cache_insert(fe->cache, &o->entry) == 0)
-		inflight_unmark(fe->inflight, o->entry.key, o->entry.key_len);
+	/* stored before it leaves the coalescing table: a request in between finds one or
+	 * the other, never neither */
+	if (store) {
+		o->entry.size = object_size(o);
+		if (cache_insert(fe->cache, &o->entry) == 0)
+			inflight_unmark(fe->inflight, o->entry.key, o->entry.key_len);
+	}
+	inflight_remove(fe->inflight, o);
 }
 
 const struct upstream_hooks frontend_upstream_hooks = {

@@ -288,6 +288,20 @@ static bool reserve(struct object *o, size_t n)
 	return true;
 }
 
+/* The body is whole: COMPLETE, and a kept body gives back its spare room. Lock held. */
+static void complete(struct object *o)
+{
+	o->state = OBJECT_COMPLETE;
+	if (o->storable && o->cap > o->len) {
+		char *body = realloc(o->body, o->len ? o->len : 1);
+
+		if (body) {
+			o->body = body;
+			o->cap = o->len;
+		}
+	}
+}
+
 int object_append(struct object *o, const char *data, size_t n)
 {
 	struct wake_list w = { 0 };
@@ -310,6 +324,10 @@ int object_append(struct object *o, const char *data, size_t n)
 	} else {
 		memcpy(o->body + o->len, data, n);
 		o->len += n;
+		/* complete with the last announced byte, in the same step: a reader never
+		 * sees the whole body of an object that is not yet COMPLETE */
+		if (o->length >= 0 && o->base + o->len == (uint64_t)o->length)
+			complete(o);
 		collect_waiting(o, &w);
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -323,15 +341,8 @@ void object_finish(struct object *o, bool ok, int status, const char *reason)
 
 	pthread_mutex_lock(&o->lock);
 	if (ok) {
-		o->state = OBJECT_COMPLETE;
-		if (o->storable && o->cap > o->len) {
-			char *body = realloc(o->body, o->len ? o->len : 1);
-
-			if (body) {
-				o->body = body;
-				o->cap = o->len;
-			}
-		}
+		if (o->state != OBJECT_COMPLETE)
+			complete(o);
 	} else {
 		if (o->state == OBJECT_PENDING) {
 			o->error_status = status;

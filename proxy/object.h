@@ -161,7 +161,8 @@ ssize_t object_read(struct object *o, struct object_reader *r, char *buf, size_t
  * when no reader is left and the body is not kept: the writer should give up. */
 bool object_fields_done(struct object *o, bool storable, bool shared);
 
-/* Appends body bytes. Returns 0; -EAGAIN when the window is full: nothing was taken, the
+/* Appends body bytes; the byte that completes a known Content-Length makes the object
+ * COMPLETE at once. Returns 0; -EAGAIN when the window is full: nothing was taken, the
  * object is marked paused and on_space() will be called when readers make room; or -EPIPE
  * when nobody reads a body that is not kept: the writer should give up. A storable body
  * that outgrows max_size stops being kept (it streams through). */
