@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ static int decode_status(int status)
  * know it.) Returns the pid, or -1 with errno set. */
 static pid_t spawn(char **argv, int ready_w, int out_fd, bool both, int *exit_fd)
 {
+	pid_t parent = getpid();
 	int ends[2];
 	pid_t pid;
 
@@ -85,6 +87,10 @@ static pid_t spawn(char **argv, int ready_w, int out_fd, bool both, int *exit_fd
 		return pid;
 	}
 	close(ends[0]);
+	/* A test that fails (Check's forked child exits) or times out (it is killed) cannot
+	 * stop its servers: the kernel does, instead of leaving them running. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
 	fcntl(ends[1], F_SETFD, 0);	/* held open by the program until it exits */
 	if (out_fd >= 0) {
 		if (both)
@@ -100,10 +106,13 @@ static pid_t spawn(char **argv, int ready_w, int out_fd, bool both, int *exit_fd
 	_exit(127);
 }
 
+/* Says whether <args> choose the listening address themselves: mtps-origin's --port, or
+ * mtps-proxy's --listen ADDR:PORT (which has no --port). */
 static bool has_port_arg(const char *const *args)
 {
 	for (int k = 0; args && args[k]; k++)
-		if (strcmp(args[k], "--port") == 0 || strncmp(args[k], "--port=", 7) == 0)
+		if (strcmp(args[k], "--port") == 0 || strncmp(args[k], "--port=", 7) == 0 ||
+		    strcmp(args[k], "--listen") == 0 || strncmp(args[k], "--listen=", 9) == 0)
 			return true;
 	return false;
 }
@@ -259,4 +268,14 @@ long proc_read_file(const char *path, char *buf, size_t len)
 		return -errno;
 	buf[n] = '\0';
 	return (long)n;
+}
+
+char *proc_url(const struct proc *p, const char *path)
+{
+	static char buf[8][256];
+	static int next;
+	char *u = buf[next++ % 8];
+
+	snprintf(u, 256, "%s%s", p->url, path);
+	return u;
 }

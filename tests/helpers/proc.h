@@ -1,9 +1,11 @@
 /* proc.h - start a server binary on a free loopback port, wait until it listens, stop it.
  *
- * The server is started with "--port 0 --ready-fd 3": it binds a port the kernel picks and
+ * The server is started with "--port 0 --ready-fd 3" (mtps-origin), or with "--ready-fd 3"
+ * and the caller's "--listen 127.0.0.1:0" (mtps-proxy): it binds a port the kernel picks and
  * writes that port to fd 3 once it accepts connections, so tests need neither fixed ports
  * nor sleeps. MTPS_WRAPPER in the environment (e.g. "valgrind --error-exitcode=99") is put
- * in front of the command. Used from one thread (the test's).
+ * in front of the command. A server dies with SIGKILL when the thread that started it ends,
+ * so a failed or timed-out test leaves nothing running. Used from one thread (the test's).
  */
 #ifndef MTPS_TEST_PROC_H
 #define MTPS_TEST_PROC_H
@@ -18,8 +20,9 @@ struct proc {
 };
 
 /* Starts <path> with the extra arguments <args> (NULL-terminated, may be NULL) plus
- * "--port 0 --ready-fd 3" unless <args> has a --port of its own. When <stderr_path> is not
- * NULL the server's stderr goes to that file. Waits up to <timeout_ms> for the port.
+ * "--ready-fd 3", and "--port 0" unless <args> has a --port or a --listen (the proxy's
+ * address option) of its own. When <stderr_path> is not NULL the server's stderr goes to
+ * that file. Waits up to <timeout_ms> for the port.
  * Returns 0, or a negative errno (-ETIMEDOUT, or -ECHILD when the server exited first; the
  * server is then reaped and *p is unusable). */
 int proc_start(struct proc *p, const char *path, const char *const *args,
@@ -38,6 +41,9 @@ int proc_wait(struct proc *p, unsigned timeout_ms);
  * status as proc_stop() does. */
 int proc_run(const char *path, const char *const *args, char *out, size_t outlen,
 	     unsigned timeout_ms);
+
+/* "<p->url><path>", in one of 8 rotating static buffers: valid until 8 more calls. */
+char *proc_url(const struct proc *p, const char *path);
 
 /* Reads a whole small file into <buf> (NUL-terminated). Returns bytes read or -errno. */
 long proc_read_file(const char *path, char *buf, size_t len);

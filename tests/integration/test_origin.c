@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "check_main.h"
+#include "expect.h"
 #include "http_client.h"
 #include "pattern.h"
 #include "proc.h"
@@ -74,47 +75,6 @@ static void request(const char *method, const char *path, const char *const *hea
 		      by ? by : "(none)");
 }
 
-static struct json_object *parse(const struct http_reply *r)
-{
-	struct json_object *o = json_tokener_parse(r->body);
-
-	ck_assert_msg(o != NULL, "not JSON: %s", r->body);
-	return o;
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	ck_assert_msg(json_object_object_get_ex(o, key, &v), "no '%s' in %s", key,
-		      json_object_to_json_string(o));
-	return json_object_get_int64(v);
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	ck_assert_msg(json_object_object_get_ex(o, key, &v), "no '%s' in %s", key,
-		      json_object_to_json_string(o));
-	return json_object_get_string(v);
-}
-
-/* Checks an error answer: its status, a JSON body {"error": "...", "status": N} whose
- * reason contains <reason>. */
-static void expect_error(const struct http_reply *r, long status, const char *reason)
-{
-	struct json_object *o;
-
-	ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
-	ck_assert_str_eq(http_reply_header(r, "Content-Type"), "application/json");
-	o = parse(r);
-	ck_assert_int_eq(jint(o, "status"), status);
-	ck_assert_msg(strstr(jstr(o, "error"), reason), "reason \"%s\" lacks \"%s\"",
-		      jstr(o, "error"), reason);
-	json_object_put(o);
-}
-
 /* Creates a user and returns its id. */
 static uint64_t create_user(const char *name, const char *email)
 {
@@ -126,8 +86,8 @@ static uint64_t create_user(const char *name, const char *email)
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"email\":\"%s\"}", name, email);
 	request("POST", "/api/users", json_ctype, body, &r);
 	ck_assert_msg(r.status == 201, "create %s: %ld %s", email, r.status, r.body);
-	o = parse(&r);
-	id = (uint64_t)jint(o, "id");
+	o = expect_json(&r);
+	id = (uint64_t)expect_jint(o, "id");
 	json_object_put(o);
 	http_reply_free(&r);
 	return id;
@@ -141,8 +101,8 @@ static int64_t status_field(const char *key)
 
 	request("GET", "/health", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
-	o = parse(&r);
-	v = jint(o, key);
+	o = expect_json(&r);
+	v = expect_jint(o, key);
 	json_object_put(o);
 	http_reply_free(&r);
 	return v;
@@ -164,10 +124,10 @@ START_TEST(test_status_routes)
 		ck_assert_int_eq(r.status, 200);
 		ck_assert_str_eq(http_reply_header(&r, "X-Served-By"), name);
 		ck_assert_str_eq(http_reply_header(&r, "Cache-Control"), "no-store");
-		o = parse(&r);
-		ck_assert_str_eq(jstr(o, "name"), name);
-		ck_assert_int_eq(jint(o, "port"), origin.port);
-		ck_assert_int_ge(jint(o, "in_flight"), 1);	/* this request */
+		o = expect_json(&r);
+		ck_assert_str_eq(expect_jstr(o, "name"), name);
+		ck_assert_int_eq(expect_jint(o, "port"), origin.port);
+		ck_assert_int_ge(expect_jint(o, "in_flight"), 1);	/* this request */
 		ck_assert(json_object_object_get_ex(o, "uptime_s", NULL));
 		json_object_put(o);
 		http_reply_free(&r);
@@ -209,11 +169,11 @@ START_TEST(test_get_seeded_user)
 		      http_reply_header(&r, "ETag"));
 	/* seeded users carry a fixed time, so that every instance has the same bytes */
 	ck_assert_str_eq(http_reply_header(&r, "Last-Modified"), "Thu, 01 Jan 2026 00:00:00 GMT");
-	o = parse(&r);
-	ck_assert_int_eq(jint(o, "id"), 2);
-	ck_assert_str_eq(jstr(o, "name"), "User 2");
-	ck_assert_str_eq(jstr(o, "email"), "user2@example.com");
-	ck_assert_int_eq(jint(o, "version"), 1);
+	o = expect_json(&r);
+	ck_assert_int_eq(expect_jint(o, "id"), 2);
+	ck_assert_str_eq(expect_jstr(o, "name"), "User 2");
+	ck_assert_str_eq(expect_jstr(o, "email"), "user2@example.com");
+	ck_assert_int_eq(expect_jint(o, "version"), 1);
 	json_object_put(o);
 	http_reply_free(&r);
 }
@@ -270,10 +230,10 @@ START_TEST(test_create_read)
 	request("POST", "/api/users", json_ctype,
 		"{\"name\":\"Grace Hopper\",\"email\":\"grace@example.org\"}", &r);
 	ck_assert_int_eq(r.status, 201);
-	o = parse(&r);
-	id = (uint64_t)jint(o, "id");
-	ck_assert_str_eq(jstr(o, "name"), "Grace Hopper");
-	ck_assert_int_eq(jint(o, "version"), 1);
+	o = expect_json(&r);
+	id = (uint64_t)expect_jint(o, "id");
+	ck_assert_str_eq(expect_jstr(o, "name"), "Grace Hopper");
+	ck_assert_int_eq(expect_jint(o, "version"), 1);
 	json_object_put(o);
 	snprintf(location, sizeof(location), "/api/users/%" PRIu64, id);
 	ck_assert_str_eq(http_reply_header(&r, "Location"), location);
@@ -282,8 +242,8 @@ START_TEST(test_create_read)
 
 	request("GET", location, NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
-	o = parse(&r);
-	ck_assert_str_eq(jstr(o, "email"), "grace@example.org");
+	o = expect_json(&r);
+	ck_assert_str_eq(expect_jstr(o, "email"), "grace@example.org");
 	json_object_put(o);
 	http_reply_free(&r);
 }
@@ -302,9 +262,9 @@ START_TEST(test_put_patch_delete)
 	/* RFC 9110 §9.3.4: what is stored is not the PUT body, so no validators */
 	ck_assert_ptr_null(http_reply_header(&r, "ETag"));
 	ck_assert_ptr_null(http_reply_header(&r, "Last-Modified"));
-	o = parse(&r);
-	ck_assert_str_eq(jstr(o, "name"), "Ada L");
-	ck_assert_int_eq(jint(o, "version"), 2);
+	o = expect_json(&r);
+	ck_assert_str_eq(expect_jstr(o, "name"), "Ada L");
+	ck_assert_int_eq(expect_jint(o, "version"), 2);
 	json_object_put(o);
 	http_reply_free(&r);
 
@@ -315,10 +275,10 @@ START_TEST(test_put_patch_delete)
 	request("PATCH", path, json_ctype, "{\"name\":\"Ada Lovelace\"}", &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(http_reply_header(&r, "ETag"));
-	o = parse(&r);
-	ck_assert_str_eq(jstr(o, "name"), "Ada Lovelace");
-	ck_assert_str_eq(jstr(o, "email"), "ada.l@example.org");	/* kept */
-	ck_assert_int_eq(jint(o, "version"), 3);
+	o = expect_json(&r);
+	ck_assert_str_eq(expect_jstr(o, "name"), "Ada Lovelace");
+	ck_assert_str_eq(expect_jstr(o, "email"), "ada.l@example.org");	/* kept */
+	ck_assert_int_eq(expect_jint(o, "version"), 3);
 	json_object_put(o);
 	http_reply_free(&r);
 
@@ -555,14 +515,14 @@ START_TEST(test_list)
 
 	request("GET", "/api/users?limit=2&offset=1", NULL, NULL, &r);
 	ck_assert_int_eq(r.status, 200);
-	o = parse(&r);
+	o = expect_json(&r);
 	ck_assert(json_object_object_get_ex(o, "users", &users));
 	ck_assert_int_eq(json_object_array_length(users), 2);
-	ck_assert_int_eq(jint(json_object_array_get_idx(users, 0), "id"), 2);
-	ck_assert_int_eq(jint(json_object_array_get_idx(users, 1), "id"), 3);
-	ck_assert_int_ge(jint(o, "total"), 5);
-	ck_assert_int_eq(jint(o, "limit"), 2);
-	ck_assert_int_eq(jint(o, "offset"), 1);
+	ck_assert_int_eq(expect_jint(json_object_array_get_idx(users, 0), "id"), 2);
+	ck_assert_int_eq(expect_jint(json_object_array_get_idx(users, 1), "id"), 3);
+	ck_assert_int_ge(expect_jint(o, "total"), 5);
+	ck_assert_int_eq(expect_jint(o, "limit"), 2);
+	ck_assert_int_eq(expect_jint(o, "offset"), 1);
 	json_object_put(o);
 	snprintf(inm, sizeof(inm), "If-None-Match: %s", http_reply_header(&r, "ETag"));
 	http_reply_free(&r);
@@ -576,7 +536,7 @@ START_TEST(test_list)
 	http_reply_free(&r);
 
 	request("GET", "/api/users?limit=0", NULL, NULL, &r);
-	o = parse(&r);
+	o = expect_json(&r);
 	ck_assert(json_object_object_get_ex(o, "users", &users));
 	ck_assert_int_eq(json_object_array_length(users), 0);
 	json_object_put(o);
@@ -743,8 +703,8 @@ START_TEST(test_concurrent_creates)
 
 		ck_assert_msg(r->status == 201, "client %d: status %ld (curl %d)", i, r->status,
 			      r->curl_code);
-		o = parse(r);
-		ids[i] = (uint64_t)jint(o, "id");
+		o = expect_json(r);
+		ids[i] = (uint64_t)expect_jint(o, "id");
 		json_object_put(o);
 		for (int k = 0; k < i; k++)
 			ck_assert_uint_ne(ids[k], ids[i]);

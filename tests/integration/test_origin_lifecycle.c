@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "check_main.h"
+#include "expect.h"
 #include "http_client.h"
 #include "proc.h"
 
@@ -30,23 +31,13 @@ static void start(struct proc *p, const char *const *args)
 	ck_assert_msg(r == 0, "cannot start mtps-origin: %d", r);
 }
 
-static char *url(const struct proc *p, const char *path)
-{
-	static char buf[4][256];
-	static int next;
-	char *u = buf[next++ % 4];
-
-	snprintf(u, 256, "%s%s", p->url, path);
-	return u;
-}
-
 static long health_in_flight(const struct proc *p)
 {
 	struct http_reply r;
 	struct json_object *o, *v;
 	long n;
 
-	ck_assert_int_eq(http_get(url(p, "/health"), &r), 0);
+	ck_assert_int_eq(http_get(proc_url(p, "/health"), &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	o = json_tokener_parse(r.body);
 	ck_assert(json_object_object_get_ex(o, "in_flight", &v));
@@ -121,7 +112,7 @@ START_TEST(test_latency_does_not_block)
 
 	start(&p, args);
 	for (int i = 0; i < 20; i++)
-		http_batch_add(b, "GET", url(&p, "/api/test"), NULL, NULL);
+		http_batch_add(b, "GET", proc_url(&p, "/api/test"), NULL, NULL);
 	wait_in_flight(b, &p, 20);
 	ck_assert_int_eq(http_batch_run(b, TIMEOUT_MS), 0);
 	for (int i = 0; i < 20; i++) {
@@ -146,7 +137,7 @@ START_TEST(test_drain_finishes_in_flight)
 	int refused = 0;
 
 	start(&p, args);
-	http_batch_add(b, "GET", url(&p, "/api/users/1"), NULL, NULL);
+	http_batch_add(b, "GET", proc_url(&p, "/api/users/1"), NULL, NULL);
 	wait_in_flight(b, &p, 1);
 	kill(p.pid, SIGTERM);
 	for (int tries = 0; tries < 100000 && !refused; tries++)
@@ -172,7 +163,7 @@ START_TEST(test_drain_bounded)
 	struct proc p;
 
 	start(&p, args);
-	http_batch_add(b, "GET", url(&p, "/api/test"), NULL, NULL);
+	http_batch_add(b, "GET", proc_url(&p, "/api/test"), NULL, NULL);
 	wait_in_flight(b, &p, 1);
 	kill(p.pid, SIGTERM);
 	if (_i == 1) {
@@ -206,7 +197,7 @@ START_TEST(test_stop_with_idle_keepalive)
 	for (int i = 0; i < CONNS; i++) {
 		struct http_reply r;
 
-		ck_assert_int_eq(http_request_reuse(&conn[i], "GET", url(&p, "/api/users/1"), NULL,
+		ck_assert_int_eq(http_request_reuse(&conn[i], "GET", proc_url(&p, "/api/users/1"), NULL,
 						    NULL, 0, &r), 0);
 		ck_assert_int_eq(r.status, 200);
 		http_reply_free(&r);
@@ -216,7 +207,7 @@ START_TEST(test_stop_with_idle_keepalive)
 		struct http_reply r;
 
 		/* either answered, or refused/closed: both are fine; a crash is not */
-		if (http_request_reuse(&conn[i], "GET", url(&p, "/api/test"), NULL, NULL, 0,
+		if (http_request_reuse(&conn[i], "GET", proc_url(&p, "/api/test"), NULL, NULL, 0,
 				       &r) == 0)
 			ck_assert_int_eq(r.status, 200);
 		http_reply_free(&r);
@@ -230,7 +221,7 @@ static const char *etag_of(const struct proc *p, const char *path, char *buf, si
 {
 	struct http_reply r;
 
-	ck_assert_int_eq(http_get(url(p, path), &r), 0);
+	ck_assert_int_eq(http_get(proc_url(p, path), &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	snprintf(buf, len, "%s", http_reply_header(&r, "ETag"));
 	http_reply_free(&r);
@@ -255,10 +246,10 @@ START_TEST(test_etags_across_instances)
 			 etag_of(&b, "/api/users/2", tb, sizeof(tb)));
 	ck_assert_str_eq(etag_of(&a, "/api/users", ta, sizeof(ta)),
 			 etag_of(&b, "/api/users", tb, sizeof(tb)));
-	ck_assert_int_eq(http_request("POST", url(&a, "/api/users"), json, alice, strlen(alice),
+	ck_assert_int_eq(http_request("POST", proc_url(&a, "/api/users"), json, alice, strlen(alice),
 				      &r), 0);
 	http_reply_free(&r);
-	ck_assert_int_eq(http_request("POST", url(&b, "/api/users"), json, bob, strlen(bob), &r),
+	ck_assert_int_eq(http_request("POST", proc_url(&b, "/api/users"), json, bob, strlen(bob), &r),
 			 0);
 	http_reply_free(&r);
 	ck_assert_str_ne(etag_of(&a, "/api/users/6", ta, sizeof(ta)),
