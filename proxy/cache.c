@@ -61,7 +61,11 @@ uint64_t cache_hash(const char *key, size_t len)
 
 static struct shard *shard_of(struct cache *c, uint64_t hash)
 {
-	/* the top bits pick the shard, the low bits the bucket */
+	/* FNV-1a's top bits barely change with a key's last bytes ("/page=1" ... "/page=9"
+	 * shared a shard); murmur3's finaliser spreads them. The low bits pick the bucket. */
+	hash ^= hash >> 33;
+	hash *= 0xff51afd7ed558ccdULL;
+	hash ^= hash >> 33;
 	return &c->shards[hash >> 58];
 }
 

@@ -327,6 +327,14 @@ static struct object *make_object(void *arg)
 	return o;
 }
 
+/* inflight_claim()'s second look in the cache (the table's lock held). */
+static struct object *lookup_stored(void *arg)
+{
+	struct request *rq = arg;
+
+	return (struct object *)cache_lookup(rq->fe->cache, rq->key, rq->key_len);
+}
+
 /* What building the upstream request's fields collects. */
 struct field_walk {
 	struct request *rq;
@@ -470,7 +478,17 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	s->conn = rq->conn;
 	if (coalesce)
 		claim = inflight_claim(fe->inflight, rq->key, rq->key_len, &s->reader, now_ms(),
-				       make_object, rq, &o);
+				       lookup_stored, make_object, rq, &o);
+	if (claim == INFLIGHT_STORED) {
+		/* stored between our lookup and the claim */
+		int r = respond_hit(rq, o);
+
+		object_put(o);
+		free(s);
+		if (r != 0)
+			return r > 0 ? MHD_YES : MHD_NO;
+		return start_fetch(rq, false);
+	}
 	if (claim == INFLIGHT_PASS) {
 		o = make_object(rq);
 		if (o == NULL) {

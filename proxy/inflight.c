@@ -88,6 +88,7 @@ static struct slot **find(struct inflight *t, const char *key, size_t len, uint6
 
 enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t key_len,
 				   struct object_reader *r, uint64_t now_ms,
+				   struct object *(*stored)(void *arg),
 				   struct object *(*make)(void *arg), void *arg,
 				   struct object **op)
 {
@@ -109,6 +110,10 @@ enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t k
 	}
 	if (s) {
 		/* that fetch can take no more readers: this one goes alone */
+		goto out;
+	}
+	if (stored && (*op = stored(arg)) != NULL) {
+		ret = INFLIGHT_STORED;
 		goto out;
 	}
 	s = calloc(1, sizeof(*s));

@@ -19,6 +19,7 @@ enum inflight_claim {
 	INFLIGHT_OWNER = 0,	/* a new fetch: *op is a new object the caller starts */
 	INFLIGHT_JOINED,	/* *op is the running fetch's object; the reader is attached */
 	INFLIGHT_PASS,		/* fetch alone, uncoalesced (hit-for-miss, or out of memory) */
+	INFLIGHT_STORED,	/* *op is what <stored> found: the fetch ended meanwhile */
 };
 
 struct inflight;
@@ -27,12 +28,16 @@ struct inflight;
 struct inflight *inflight_new(size_t max_markers);
 void inflight_free(struct inflight *t);
 
-/* Claims <key> for the reader <r> at <now_ms>. For INFLIGHT_OWNER, <make> is called (under
- * the table's lock; it must not call back) to create the object, which is entered in the
- * table, gets <r> attached as its owner and is returned in *op with a reference for the
- * caller. For INFLIGHT_JOINED *op is referenced too. */
+/* Claims <key> for the reader <r> at <now_ms>. When no fetch runs for the key, <stored>
+ * (may be NULL) is asked first, under the table's lock: a fetch that ends is stored before
+ * it leaves the table, so a caller that missed the store before claiming finds it here
+ * (INFLIGHT_STORED, *op referenced, <r> not attached). Otherwise, for INFLIGHT_OWNER,
+ * <make> is called (under the lock; neither callback may call back) to create the
+ * object, which is entered in the table, gets <r> attached as its owner and is returned in
+ * *op with a reference for the caller. For INFLIGHT_JOINED *op is referenced too. */
 enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t key_len,
 				   struct object_reader *r, uint64_t now_ms,
+				   struct object *(*stored)(void *arg),
 				   struct object *(*make)(void *arg), void *arg,
 				   struct object **op);
 

@@ -156,8 +156,11 @@ int object_attach(struct object *o, struct object_reader *r, uint64_t now_ms)
 	r->refused = false;
 	r->joined_ms = now_ms;
 	pthread_mutex_lock(&o->lock);
+	/* a body not kept with no reader left is being abandoned; a kept one can always be
+	 * read from its start, complete or not */
 	if (o->base > 0 || o->state == OBJECT_FAILED || o->nreaders >= o->max_readers ||
-	    (o->state != OBJECT_PENDING && (!o->shared || o->readers == NULL)))
+	    (o->state != OBJECT_PENDING &&
+	     (!o->shared || (!o->storable && o->readers == NULL))))
 		ret = -EAGAIN;
 	else
 		list_add(o, r);

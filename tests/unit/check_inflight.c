@@ -70,7 +70,7 @@ START_TEST(test_claim_join_remove)
 	ck_assert_ptr_nonnull(t);
 
 	/* the first request for a key starts the fetch */
-	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[0], 0, make, &mk, &o1),
+	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[0], 0, NULL, make, &mk, &o1),
 			 INFLIGHT_OWNER);
 	ck_assert_int_eq(atomic_load(&mk.calls), 1);
 	ck_assert_ptr_nonnull(o1);
@@ -81,7 +81,7 @@ START_TEST(test_claim_join_remove)
 	ck_assert_uint_eq(o1->nreaders, 1);
 
 	/* the second joins it: the same object, one more reference, no new fetch */
-	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[1], 5, make, &mk, &o),
+	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[1], 5, NULL, make, &mk, &o),
 			 INFLIGHT_JOINED);
 	ck_assert_ptr_eq(o, o1);
 	ck_assert_int_eq(atomic_load(&mk.calls), 1);
@@ -92,7 +92,7 @@ START_TEST(test_claim_join_remove)
 	ck_assert_uint_eq(o1->nreaders, 2);
 
 	/* another key is another fetch */
-	ck_assert_int_eq(inflight_claim(t, mo.key, strlen(mo.key), &r[2], 0, make, &mo, &o2),
+	ck_assert_int_eq(inflight_claim(t, mo.key, strlen(mo.key), &r[2], 0, NULL, make, &mo, &o2),
 			 INFLIGHT_OWNER);
 	ck_assert_ptr_ne(o2, o1);
 
@@ -101,11 +101,11 @@ START_TEST(test_claim_join_remove)
 	ck_assert_uint_eq(refs(o1), 2);
 	inflight_remove(t, o1);
 	ck_assert_uint_eq(refs(o1), 2);
-	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[3], 9, make, &mk, &o3),
+	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[3], 9, NULL, make, &mk, &o3),
 			 INFLIGHT_OWNER);
 	ck_assert_ptr_ne(o3, o1);
 	ck_assert_int_eq(atomic_load(&mk.calls), 2);
-	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[4], 9, make, &mk, &o),
+	ck_assert_int_eq(inflight_claim(t, mk.key, strlen(mk.key), &r[4], 9, NULL, make, &mk, &o),
 			 INFLIGHT_JOINED);
 	ck_assert_ptr_eq(o, o3);
 
@@ -136,7 +136,7 @@ START_TEST(test_keys)
 		struct maker m = { keys[i], 4, 0, false };
 
 		reader_init(&r[i]);
-		ck_assert_int_eq(inflight_claim(t, keys[i], strlen(keys[i]), &r[i], 0, make, &m,
+		ck_assert_int_eq(inflight_claim(t, keys[i], strlen(keys[i]), &r[i], 0, NULL, make, &m,
 						&o[i]),
 				 INFLIGHT_OWNER);
 	}
@@ -156,12 +156,12 @@ START_TEST(test_make_fails)
 	struct object *o = (struct object *)&mk;
 
 	reader_init(&r);
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r, 0, make, &mk, &o), INFLIGHT_PASS);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r, 0, NULL, make, &mk, &o), INFLIGHT_PASS);
 	ck_assert_ptr_null(o);
 	ck_assert(!r.attached);
 	/* nothing was entered: the next claim owns a new fetch */
 	mk.fail = false;
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r, 0, make, &mk, &o), INFLIGHT_OWNER);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r, 0, NULL, make, &mk, &o), INFLIGHT_OWNER);
 	ck_assert_int_eq(atomic_load(&mk.calls), 2);
 	object_detach(o, &r);
 	object_put(o);
@@ -179,9 +179,9 @@ START_TEST(test_join_full)
 
 	for (int i = 0; i < 3; i++)
 		reader_init(&r[i]);
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[0], 0, make, &mk, &o), INFLIGHT_OWNER);
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[1], 0, make, &mk, &j), INFLIGHT_JOINED);
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[2], 0, make, &mk, &p), INFLIGHT_PASS);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[0], 0, NULL, make, &mk, &o), INFLIGHT_OWNER);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[1], 0, NULL, make, &mk, &j), INFLIGHT_JOINED);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[2], 0, NULL, make, &mk, &p), INFLIGHT_PASS);
 	ck_assert_ptr_null(p);
 	ck_assert(!r[2].attached);
 	ck_assert_uint_eq(refs(o), 3);
@@ -190,7 +190,7 @@ START_TEST(test_join_full)
 	object_detach(o, &r[1]);
 	object_put(j);
 	object_finish(o, false, 502, "test");
-	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[2], 0, make, &mk, &p), INFLIGHT_PASS);
+	ck_assert_int_eq(inflight_claim(t, "k", 1, &r[2], 0, NULL, make, &mk, &p), INFLIGHT_PASS);
 	ck_assert_uint_eq(refs(o), 2);
 	object_detach(o, &r[0]);
 	object_put(o);
@@ -215,7 +215,7 @@ static void *racer_run(void *arg)
 	struct racer *x = arg;
 
 	pthread_barrier_wait(x->start);
-	x->claim = inflight_claim(x->t, "k", 1, &x->r, 0, make, x->mk, &x->o);
+	x->claim = inflight_claim(x->t, "k", 1, &x->r, 0, NULL, make, x->mk, &x->o);
 	return NULL;
 }
 
@@ -369,7 +369,7 @@ START_TEST(test_marks)
 
 			ck_assert_int_lt(nclaims, MAX_CLAIMS);
 			reader_init(&r[nclaims]);
-			got = inflight_claim(t, s->key, strlen(s->key), &r[nclaims], s->ms, make,
+			got = inflight_claim(t, s->key, strlen(s->key), &r[nclaims], s->ms, NULL, make,
 					     &mk, &o);
 			ck_assert_msg(got == s->want, "%s step %zu (%s): %s, want %s", sc->name, k,
 				      s->rule, claim_names[got], claim_names[s->want]);
