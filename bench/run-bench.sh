@@ -6,19 +6,28 @@
 #   reference  bench/mtps-refserver: one prebuilt response, the ceiling for libmicrohttpd
 #   proxy      mtps-proxy answering fresh hits (its cache warmed by one request)
 #   origin     mtps-origin itself, generating every body
+#   proxy-lru  the proxy again with --eviction lru (only when BENCH_CASES names it)
 # For each it prints requests/s, transfer/s, p50, p99, errors, the connections the server
 # closed (none when keep-alive held) and the server's CPU microseconds per request (utime +
 # stime of the whole process from /proc/PID/stat, divided by wrk's completed requests); then
 # the ratios that issue 3 sets targets for. The results also go to bench-results.csv in the
 # current directory.
 #
+# Last, with no server, bench/mtps-cache-compare replays one synthetic Zipf trace against the
+# proxy's store with SIEVE and with LRU eviction (on both cores) and prints, per policy and
+# store size, the hit ratios and the lookups + inserts per second with one and two threads
+# (1,000,000 requests: 10-20 s; see its --help).
+#
 # A benchmark, not a test: it exits 0 whenever everything ran, whether the targets were met or
 # not; 77 when a tool is missing (wrk, taskset, curl, ss) or there are fewer than two cores; 1
-# when a server did not start or wrk failed.
+# when a server did not start, wrk failed or mtps-cache-compare failed.
 #
 # Environment:
-#   MTPS_REFSERVER MTPS_ORIGIN MTPS_PROXY   the programs (default: ./bench/mtps-refserver,
-#                                           ./mtps-origin, ./mtps-proxy, for a build dir)
+#   MTPS_REFSERVER MTPS_ORIGIN MTPS_PROXY MTPS_CACHE_COMPARE   the programs (default:
+#                                           ./bench/mtps-refserver, ./mtps-origin,
+#                                           ./mtps-proxy, ./bench/mtps-cache-compare, for a
+#                                           build dir); a MTPS_CACHE_COMPARE that is not
+#                                           executable skips the store's comparison
 #   BENCH_SECONDS=10        length of each wrk run
 #   BENCH_CONNECTIONS=64    wrk's connections
 #   BENCH_SIZES="1024 1048576"              body sizes in bytes
@@ -26,6 +35,8 @@
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1   the cores for the server and for wrk
 #   BENCH_REF_ARGS BENCH_PROXY_ARGS BENCH_ORIGIN_ARGS   extra options for each server
 #                                           (e.g. BENCH_REF_ARGS="--conn-memory 8K")
+#   BENCH_CACHE_ARGS        options for mtps-cache-compare after "--requests 1000000"
+#                                           (e.g. "--zipf 1.1 --requests 4000000")
 #   BENCH_RESULTS=bench-results.csv
 # Options: --no-proxy skips the proxy cases (as does a $MTPS_PROXY that is not executable).
 
@@ -39,6 +50,7 @@ set -u
 refserver=${MTPS_REFSERVER:-./bench/mtps-refserver}
 origin=${MTPS_ORIGIN:-./mtps-origin}
 proxy=${MTPS_PROXY:-./mtps-proxy}
+cache_compare=${MTPS_CACHE_COMPARE:-./bench/mtps-cache-compare}
 seconds=${BENCH_SECONDS:-10}
 connections=${BENCH_CONNECTIONS:-64}
 sizes=${BENCH_SIZES:-1024 1048576}
@@ -50,6 +62,7 @@ skip_proxy=""
 read -ra ref_args <<<"${BENCH_REF_ARGS:-}"
 read -ra proxy_args <<<"${BENCH_PROXY_ARGS:-}"
 read -ra origin_args <<<"${BENCH_ORIGIN_ARGS:-}"
+read -ra cache_args <<<"${BENCH_CACHE_ARGS:-}"
 
 say() { printf '%s\n' "$*"; }
 warn() { printf 'run-bench: %s\n' "$*" >&2; }
@@ -294,10 +307,8 @@ case_reference() {
 
 # case_proxy SIZE [NAME PROXY-OPTION...]: the proxy's fresh-hit path. An origin (on the
 # client's core: it serves one request) fills the cache with one request; a second one must
-# come back X-Cache: HIT. NAME and the options let a variant reuse this, e.g. the hook for
-# comparing eviction policies (not run yet):
-#	case_proxy_lru() { case_proxy "$1" proxy-lru --eviction lru; }
-# and "proxy-lru" in BENCH_CASES.
+# come back X-Cache: HIT. NAME and the options let a variant reuse this, as case_proxy_lru
+# does.
 case_proxy() {
 	local size=$1 name=${2:-proxy} origin_pid proxy_pid proxy_port url hit status
 
@@ -324,6 +335,13 @@ case_proxy() {
 	stop_server "$proxy_pid"
 	stop_server "$origin_pid"
 	return "$status"
+}
+
+# case_proxy_lru SIZE: the same with LRU eviction; "proxy-lru" in BENCH_CASES runs it. Not by
+# default: with one hot key the policies differ only in the hit's queue lock, and the store's
+# comparison at the end measures that, and the hit ratios, without HTTP around it.
+case_proxy_lru() {
+	case_proxy "$1" proxy-lru --eviction lru
 }
 
 case_origin() {
@@ -438,4 +456,15 @@ info_line "1 KiB: requests/s, proxy / reference" "$(ratio proxy reference 1024 r
 info_line "1 KiB: requests/s, origin / reference" "$(ratio origin reference 1024 rps)" x
 info_line "1 MiB: bytes/s, origin / reference" "$(ratio origin reference 1048576 bps)" x
 say "Results written to $results"
+
+# ---- the store alone: SIEVE against LRU ---------------------------------------------------------
+
+say ""
+if [ ! -x "$cache_compare" ]; then
+	say "cache store comparison skipped: $cache_compare is not executable"
+elif ! taskset -c "$server_cpu,$client_cpu" "$cache_compare" --requests 1000000 \
+	"${cache_args[@]}"; then
+	warn "$cache_compare failed"
+	failed=1
+fi
 exit "$failed"
