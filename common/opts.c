@@ -209,6 +209,52 @@ static int check_string(const struct opt_def *o, const char *value, char *err, s
 	return 0;
 }
 
+/* Empties a list, freeing its values. */
+static void list_clear(struct opt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Appends a copy of <value> to list option <o>'s field, after the checks a string gets.
+ * Returns 0, -EINVAL (bad value, or the list is full) or -ENOMEM, with <err> set; on failure
+ * the list is as it was. */
+static int list_append(const struct opt_def *o, struct opt_list *l, const char *value,
+		       char *err, size_t errlen)
+{
+	char **grown;
+	char *copy;
+	int r;
+
+	if (l->n >= OPTS_LIST_MAX) {
+		snprintf(err, errlen, "too many values for %s (at most %d)", o->name,
+			 OPTS_LIST_MAX);
+		return -EINVAL;
+	}
+	r = check_string(o, value, err, errlen);
+	if (r)
+		return r;
+	copy = strdup(value);
+	if (copy == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* one realloc per value: a list is at most OPTS_LIST_MAX short strings */
+	grown = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	if (grown == NULL) {
+		free(copy);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	grown[l->n] = copy;
+	l->v = grown;
+	l->n++;
+	return 0;
+}
+
 int opts_set(const struct opt_def *o, void *settings, const char *value, char *err,
 	     size_t errlen)
 {
@@ -265,6 +311,8 @@ int opts_set(const struct opt_def *o, void *settings, const char *value, char *e
 		*sp = copy;
 		return 0;
 	}
+	case OPT_LIST:
+		return list_append(o, field(settings, o), value, err, errlen);
 	}
 	if (r == -ERANGE && o->type != OPT_FLAG) {
 		char range[80];
@@ -286,6 +334,8 @@ int opts_set_defaults(const struct opt_def *tab, void *settings, char *err, size
 	for (const struct opt_def *o = tab; o->name; o++) {
 		int r;
 
+		if (o->type == OPT_LIST)
+			list_clear(field(settings, o));	/* the default is the whole list */
 		if (o->def == NULL)
 			continue;
 		r = opts_set(o, settings, o->def, err, errlen);
@@ -377,6 +427,19 @@ static int next_option(const struct opt_def *tab, int argc, char **argv, int *i,
 int opts_parse_args(const struct opt_def *tab, void *settings, int argc, char **argv,
 		    char *err, size_t errlen)
 {
+	/* The command line replaces a list rather than adding to the file's values: a first
+	 * pass empties every list that argv names (emptying one twice is harmless), so the
+	 * second pass only appends. The first pass stops at a bad argument, which the second
+	 * pass then reports. */
+	for (int i = 1; i < argc; i++) {
+		const struct opt_def *o;
+		const char *value;
+
+		if (next_option(tab, argc, argv, &i, &o, &value, err, errlen))
+			break;
+		if (o->type == OPT_LIST)
+			list_clear(field(settings, o));
+	}
 	for (int i = 1; i < argc; i++) {
 		const struct opt_def *o;
 		const char *value;
@@ -535,13 +598,18 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 			r = -EINVAL;
 			break;
 		}
-		if (first_line[o - tab]) {
+		if (o->type == OPT_LIST) {
+			/* every line appends; the file's first one replaces the default */
+			if (first_line[o - tab] == 0)
+				list_clear(field(settings, o));
+		} else if (first_line[o - tab]) {
 			snprintf(err, errlen, "%s:%u: '%s' is already set on line %u", path,
 				 lineno, key, first_line[o - tab]);
 			r = -EINVAL;
 			break;
 		}
-		first_line[o - tab] = lineno;
+		if (first_line[o - tab] == 0)
+			first_line[o - tab] = lineno;
 		r = opts_set(o, settings, value, why, sizeof(why));
 		if (r) {
 			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
@@ -569,8 +637,22 @@ void opts_usage(const struct opt_def *tab, FILE *out)
 		fprintf(out, "  %-28s %s", left, o->help);
 		if (o->def && o->type != OPT_FLAG)
 			fprintf(out, " (default: %s)", o->def);
+		if (o->type == OPT_LIST)
+			fputs(" (repeatable)", out);
 		fputc('\n', out);
 	}
+}
+
+/* Writes one "key "value"" line, escaping \" and \\ as split_line() expects. */
+static void print_quoted(const char *key, const char *s, FILE *out)
+{
+	fprintf(out, "%s \"", key);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputs("\"\n", out);
 }
 
 void opts_print(const struct opt_def *tab, const void *settings, FILE *out)
@@ -608,13 +690,14 @@ void opts_print(const struct opt_def *tab, const void *settings, FILE *out)
 				fprintf(out, "# %s (unset)\n", o->name);
 				break;
 			}
-			fprintf(out, "%s \"", o->name);
-			for (; *s; s++) {
-				if (*s == '"' || *s == '\\')
-					fputc('\\', out);
-				fputc(*s, out);
-			}
-			fputs("\"\n", out);
+			print_quoted(o->name, s, out);
+			break;
+		}
+		case OPT_LIST: {
+			const struct opt_list *l = p;
+
+			for (size_t i = 0; i < l->n; i++)
+				print_quoted(o->name, l->v[i], out);
 			break;
 		}
 		}
@@ -629,6 +712,8 @@ void opts_free(const struct opt_def *tab, void *settings)
 
 			free(*sp);
 			*sp = NULL;
+		} else if (o->type == OPT_LIST) {
+			list_clear(field(settings, o));
 		}
 	}
 }

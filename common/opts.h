@@ -20,6 +20,26 @@ enum opt_type {
 	OPT_DURATION,		/* uint64_t milliseconds: 500ms, 2s, 5m, 1h, 1d; a bare number is seconds */
 	OPT_STRING,		/* char *, owned by the settings struct; opts_free() frees it.
 				 * No control characters; one of <choices> when those are given */
+	OPT_LIST,		/* struct opt_list: a repeatable string option. Each occurrence
+				 * appends a copy, checked as OPT_STRING is; at most OPTS_LIST_MAX.
+				 * <def> is one value, or NULL for an empty list */
+};
+
+/* The most values one OPT_LIST option holds; one more is an error, not a silent cut. */
+#define OPTS_LIST_MAX 64
+
+/* The settings field of an OPT_LIST option: <n> strings in v[0..n-1], owned by the settings
+ * struct and freed by opts_free(). Empty is { NULL, 0 }, which a zeroed struct already is.
+ *
+ * Where the values come from: each source replaces what the sources before it gave, and
+ * within one source the occurrences add up in order. The table's default is one value (or
+ * none); the config file's "backend" lines, when there is at least one, replace the default;
+ * the command line's --backend options, when there is at least one, replace the file's lines
+ * (the command line wins, as it does for every other option) rather than adding to them.
+ * An option that a source does not name keeps what the earlier sources gave. */
+struct opt_list {
+	char **v;
+	size_t n;
 };
 
 enum opt_flags {
@@ -36,7 +56,7 @@ struct opt_def {
 	const char *def;	/* default, written as a user would write it; NULL = unset/zero */
 	long long min, max;	/* inclusive range for INT, SIZE (bytes) and DURATION (ms) */
 	const char *help;	/* one line for --help */
-	const char *const *choices;	/* STRING: the allowed values, NULL-terminated; or NULL */
+	const char *const *choices;	/* STRING, LIST: allowed values, NULL-terminated; or NULL */
 };
 
 #define OPT_END { .name = NULL }
@@ -48,17 +68,22 @@ int opts_parse_size(const char *s, uint64_t *out);
 /* Parses "250ms", "2s", "5m", "1h", "1d"; a bare number means seconds. Result in ms. */
 int opts_parse_duration(const char *s, uint64_t *out);
 
-/* Stores every option's default into <settings>. Returns 0, or -EINVAL when a default in the
- * table does not parse (a programming error, worded into <err>). */
+/* Stores every option's default into <settings> (a list is emptied, then gets its default, if
+ * any, as its one value). Returns 0, -ENOMEM, or -EINVAL when a default in the table does not
+ * parse (a programming error, worded into <err>). */
 int opts_set_defaults(const struct opt_def *tab, void *settings, char *err, size_t errlen);
 
-/* Parses <value> as option <o> and stores it. Returns 0, or -EINVAL with <err> set to
- * "bad value 'x' for port: ...". A string option's previous value is freed. */
+/* Parses <value> as option <o> and stores it. Returns 0, -ENOMEM, or -EINVAL with <err> set
+ * to "bad value 'x' for port: ...". A string option's previous value is freed; a list option
+ * gets <value> appended, and a list that already holds OPTS_LIST_MAX values is -EINVAL with
+ * "too many values for backend (at most 64)". */
 int opts_set(const struct opt_def *o, void *settings, const char *value, char *err,
 	     size_t errlen);
 
 /* Applies the options in argv[1..argc-1]. Accepts --name VALUE, --name=VALUE, -x VALUE and
- * -xVALUE; arguments that are not options are an error. Returns 0 or -EINVAL with <err>. */
+ * -xVALUE; arguments that are not options are an error. A list option given here at least
+ * once loses the values it had (from the file or the default) and holds just the ones given
+ * here, in order. Returns 0, -ENOMEM, or -EINVAL with <err>. */
 int opts_parse_args(const struct opt_def *tab, void *settings, int argc, char **argv,
 		    char *err, size_t errlen);
 
@@ -68,18 +93,23 @@ const char *opts_peek_arg(const struct opt_def *tab, int argc, char **argv, cons
 
 /* Reads a config file of "key value" lines ('#' starts a comment, blank lines are fine,
  * a value may be "double-quoted", with \" and \\ inside). Errors read "FILE:LINE: what is
- * wrong". A key given twice is an error. Returns 0, -EINVAL, or a negative errno when the file cannot be read. */
+ * wrong". A key given twice is an error, except a list's key: each of its lines appends a
+ * value, and the first one in the file drops the values the list had (its default).
+ * Returns 0, -EINVAL, -ENOMEM, or a negative errno when the file cannot be read. */
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen);
 
-/* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)". */
+/* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)";
+ * a list option's line ends in " (repeatable)". */
 void opts_usage(const struct opt_def *tab, FILE *out);
 
-/* Writes the effective settings in config file syntax, one "key value" line each, so
- * that opts_parse_file() reads them back unchanged. */
+/* Writes the effective settings in config file syntax, one "key value" line each (a list
+ * gets one line per value, none when it is empty), so that opts_parse_file() reads them back
+ * unchanged. */
 void opts_print(const struct opt_def *tab, const void *settings, FILE *out);
 
-/* Frees the strings that opts_set() stored in <settings>. */
+/* Frees the strings and lists that opts_set() stored in <settings>, leaving them NULL and
+ * empty. */
 void opts_free(const struct opt_def *tab, void *settings);
 
 #endif

@@ -89,9 +89,12 @@ struct demo {
 	bool verbose;
 	char *level;
 	char *config;
+	struct opt_list backends;
+	struct opt_list methods;
 };
 
 static const char *const levels[] = { "low", "high", NULL };
+static const char *const method_names[] = { "GET", "HEAD", "POST", NULL };
 
 #define D(f) offsetof(struct demo, f)
 static const struct opt_def demo_opts[] = {
@@ -102,6 +105,8 @@ static const struct opt_def demo_opts[] = {
 	{ "verbose", 'v', OPT_FLAG, 0, D(verbose), NULL, NULL, 0, 0, "verbose", NULL },
 	{ "level", 0, OPT_STRING, 0, D(level), "LEVEL", "low", 0, 0, "level", levels },
 	{ "config", 'c', OPT_STRING, OPT_CLI_ONLY, D(config), "FILE", NULL, 0, 0, "config", NULL },
+	{ "backend", 'B', OPT_LIST, 0, D(backends), "HOST:PORT", NULL, 0, 0, "backend", NULL },
+	{ "method", 0, OPT_LIST, 0, D(methods), "METHOD", "GET", 0, 0, "method", method_names },
 	OPT_END
 };
 
@@ -175,6 +180,12 @@ static const struct {
 	{ { "--wait", "2 minutes" }, "bad value '2 minutes' for wait" },
 	{ { "--verbose=yes" }, "option '--verbose' takes no value" },
 	{ { "stray" }, "unexpected argument 'stray'" },
+	/* a list value is checked as a string is, on every occurrence */
+	{ { "-Ba:1", "--backend", "a\tb" },
+	  "bad value for backend: control characters are not allowed" },
+	{ { "--method", "GET", "--method", "PUT" },
+	  "bad value 'PUT' for method: expected one of GET, HEAD, POST" },
+	{ { "--backend" }, "option '--backend' needs a value (HOST:PORT)" },
 };
 
 START_TEST(test_args_errors)
@@ -254,6 +265,12 @@ static const struct {
 	{ "config other.conf\n", "1: 'config' can only be given on the command line" },
 	{ "level medium\n", "1: bad value 'medium' for level: expected one of low, high" },
 	{ "verbose maybe\n", "1: bad value 'maybe' for verbose: expected yes or no" },
+	/* a list key may repeat; every other key still may not */
+	{ "backend a:1\nbackend b:2\nname x\nname y\n", "4: 'name' is already set on line 3" },
+	{ "method GET\nmethod PUT\n",
+	  "2: bad value 'PUT' for method: expected one of GET, HEAD, POST" },
+	{ "backend a:1\nbackend \"a\tb\"\n",
+	  "2: bad value for backend: control characters are not allowed" },
 };
 
 START_TEST(test_file_errors)
@@ -327,6 +344,214 @@ START_TEST(test_usage_lists_every_option)
 	}
 	ck_assert_ptr_nonnull(strstr(buf, "-p, --port PORT"));
 	ck_assert_ptr_nonnull(strstr(buf, "(default: 3000)"));
+	ck_assert_ptr_nonnull(strstr(buf, "-B, --backend HOST:PORT"));
+	ck_assert_ptr_nonnull(strstr(buf, "backend (repeatable)\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "method (default: GET) (repeatable)\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "port (default: 3000)\n"));	/* not repeatable */
+}
+END_TEST
+
+/* Asserts that <l> holds exactly the NULL-terminated <want>, in order. */
+static void ck_list_eq(const struct opt_list *l, const char *const *want, const char *what)
+{
+	size_t n = 0;
+
+	while (want[n])
+		n++;
+	ck_assert_msg(l->n == n, "%s has %zu values, want %zu", what, l->n, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(strcmp(l->v[i], want[i]) == 0, "%s[%zu] is \"%s\", want \"%s\"",
+			      what, i, l->v[i], want[i]);
+	if (n == 0)
+		ck_assert_ptr_null(l->v);
+}
+
+/* Where a list's values come from: the default, then the file's lines (which replace the
+ * default), then the command line's options (which replace the file's lines); within one
+ * source they add up in order. <file> NULL means no config file. */
+static const struct {
+	const char *file;
+	const char *args[8];
+	const char *backends[5];
+	const char *methods[4];
+} list_sources[] = {
+	/* an empty list: no default, given nowhere */
+	{ NULL, { NULL }, { NULL }, { "GET", NULL } },
+	/* the command line repeats the option, in every spelling */
+	{ NULL, { "--backend", "a:1", "-B", "b:2", "--backend=c:3", "-Bd:4" },
+	  { "a:1", "b:2", "c:3", "d:4", NULL }, { "GET", NULL } },
+	/* the file repeats the key, other keys in between */
+	{ "backend a:1\nport 5\nbackend \"b:2\"   # second\n", { NULL },
+	  { "a:1", "b:2", NULL }, { "GET", NULL } },
+	/* the file's lines replace the default rather than adding to it */
+	{ "method HEAD\nmethod POST\n", { NULL }, { NULL }, { "HEAD", "POST", NULL } },
+	/* the command line replaces the file's values rather than adding to them */
+	{ "backend a:1\nbackend b:2\n", { "-B", "c:3", "--backend", "d:4" },
+	  { "c:3", "d:4", NULL }, { "GET", NULL } },
+	{ "method HEAD\n", { "--method", "POST" }, { NULL }, { "POST", NULL } },
+	/* a list the command line does not name keeps the file's values */
+	{ "backend a:1\nmethod HEAD\n", { "--port", "1", "--method=POST" },
+	  { "a:1", NULL }, { "POST", NULL } },
+	/* the same value twice is two values */
+	{ "backend a:1\nbackend a:1\n", { NULL }, { "a:1", "a:1", NULL }, { "GET", NULL } },
+};
+
+START_TEST(test_list_sources)
+{
+	const char *argv[9] = { "prog" };
+	int argc = 1;
+	struct demo d;
+	char err[256] = "";
+
+	for (int k = 0; k < 8 && list_sources[_i].args[k]; k++)
+		argv[argc++] = list_sources[_i].args[k];
+	demo_defaults(&d);
+	if (list_sources[_i].file) {
+		const char *path = write_conf(list_sources[_i].file);
+		int r = opts_parse_file(demo_opts, &d, path, err, sizeof(err));
+
+		unlink(path);
+		ck_assert_msg(r == 0, "file: %s", err);
+	}
+	ck_assert_msg(opts_parse_args(demo_opts, &d, argc, (char **)argv, err, sizeof(err)) == 0,
+		      "args: %s", err);
+	ck_list_eq(&d.backends, list_sources[_i].backends, "backend");
+	ck_list_eq(&d.methods, list_sources[_i].methods, "method");
+	opts_free(demo_opts, &d);
+	ck_assert_ptr_null(d.backends.v);
+	ck_assert_uint_eq(d.backends.n, 0);
+	ck_assert_ptr_null(d.methods.v);
+	ck_assert_uint_eq(d.methods.n, 0);
+}
+END_TEST
+
+/* OPTS_LIST_MAX values fit; one more is an error at the line (or option) that overflows. */
+static const struct {
+	int count;
+	int ret;
+} list_bounds[] = {
+	{ 1, 0 },
+	{ OPTS_LIST_MAX, 0 },
+	{ OPTS_LIST_MAX + 1, -EINVAL },
+	{ OPTS_LIST_MAX + 5, -EINVAL },		/* stops at the first value too many */
+};
+
+START_TEST(test_list_bound_file)
+{
+	char text[(OPTS_LIST_MAX + 5) * 24], want[128], last[16], err[256] = "";
+	size_t len = 0;
+	const char *path;
+	struct demo d;
+
+	text[0] = '\0';
+	for (int k = 0; k < list_bounds[_i].count; k++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "backend h%d:80\n", k);
+	path = write_conf(text);
+	demo_defaults(&d);
+	ck_assert_int_eq(opts_parse_file(demo_opts, &d, path, err, sizeof(err)),
+			 list_bounds[_i].ret);
+	unlink(path);
+	if (list_bounds[_i].ret == 0) {
+		ck_assert_uint_eq(d.backends.n, (size_t)list_bounds[_i].count);
+		snprintf(last, sizeof(last), "h%d:80", list_bounds[_i].count - 1);
+		ck_assert_str_eq(d.backends.v[d.backends.n - 1], last);
+	} else {
+		snprintf(want, sizeof(want), "%s:%d: too many values for backend (at most 64)",
+			 path, OPTS_LIST_MAX + 1);
+		ck_assert_msg(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+		ck_assert_uint_eq(d.backends.n, OPTS_LIST_MAX);	/* the full list is intact */
+	}
+	opts_free(demo_opts, &d);
+}
+END_TEST
+
+START_TEST(test_list_bound_args)
+{
+	static char values[OPTS_LIST_MAX + 5][16];
+	const char *argv[1 + 2 * (OPTS_LIST_MAX + 5)] = { "prog" };
+	int argc = 1;
+	struct demo d;
+	char err[256] = "";
+
+	for (int k = 0; k < list_bounds[_i].count; k++) {
+		snprintf(values[k], sizeof(values[k]), "h%d:80", k);
+		argv[argc++] = "--backend";
+		argv[argc++] = values[k];
+	}
+	demo_defaults(&d);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &d, argc, (char **)argv, err, sizeof(err)),
+			 list_bounds[_i].ret);
+	if (list_bounds[_i].ret == 0)
+		ck_assert_uint_eq(d.backends.n, (size_t)list_bounds[_i].count);
+	else
+		ck_assert_str_eq(err, "too many values for backend (at most 64)");
+	opts_free(demo_opts, &d);
+}
+END_TEST
+
+START_TEST(test_list_set_appends)
+{
+	const struct opt_def *o = &demo_opts[7];
+	static const char *const want[] = { "a:1", "b:2", NULL };
+	struct demo d;
+	char err[256];
+
+	ck_assert_str_eq(o->name, "backend");
+	demo_defaults(&d);
+	ck_assert_int_eq(opts_set(o, &d, "a:1", err, sizeof(err)), 0);
+	ck_assert_int_eq(opts_set(o, &d, "b:2", err, sizeof(err)), 0);
+	ck_list_eq(&d.backends, want, "backend");
+	/* a rejected value leaves the list as it was */
+	ck_assert_int_eq(opts_set(o, &d, "c\n3", err, sizeof(err)), -EINVAL);
+	ck_list_eq(&d.backends, want, "backend");
+	opts_free(demo_opts, &d);
+}
+END_TEST
+
+START_TEST(test_list_print_roundtrip)
+{
+	static const char *const backends[] = { "a:1", "say \"hi\" \\ # there", "", NULL };
+	static const char *const methods[] = { "HEAD", "POST", NULL };
+	const char *argv[] = { "prog", "-B", backends[0], "-B", backends[1], "-B", backends[2],
+			       "--method", "HEAD", "--method", "POST", NULL };
+	struct demo d, e;
+	char err[256], buf[2048];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	const char *path;
+
+	demo_defaults(&d);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &d, 11, (char **)argv, err, sizeof(err)), 0);
+	opts_print(demo_opts, &d, f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(buf, "backend \"a:1\"\n"
+					  "backend \"say \\\"hi\\\" \\\\ # there\"\n"
+					  "backend \"\"\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "method \"HEAD\"\nmethod \"POST\"\n"));
+	path = write_conf(buf);
+	memset(&e, 0, sizeof(e));
+	ck_assert_msg(opts_parse_file(demo_opts, &e, path, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	ck_list_eq(&e.backends, backends, "backend");
+	ck_list_eq(&e.methods, methods, "method");
+	opts_free(demo_opts, &d);
+	opts_free(demo_opts, &e);
+}
+END_TEST
+
+START_TEST(test_list_print_empty)
+{
+	struct demo d;
+	char buf[1024];
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	demo_defaults(&d);
+	ck_assert_uint_eq(d.backends.n, 0);
+	ck_assert_ptr_null(d.backends.v);
+	opts_print(demo_opts, &d, f);
+	fclose(f);
+	ck_assert_ptr_null(strstr(buf, "backend"));	/* an empty list writes no line at all */
+	ck_assert_ptr_nonnull(strstr(buf, "method \"GET\"\n"));	/* the default's one value */
+	opts_free(demo_opts, &d);
 }
 END_TEST
 
@@ -347,6 +572,12 @@ static Suite *opts_suite(void)
 	tcase_add_test(tc, test_file_missing);
 	tcase_add_test(tc, test_print_roundtrip);
 	tcase_add_test(tc, test_usage_lists_every_option);
+	tcase_add_loop_test(tc, test_list_sources, 0, ARRAY_LEN(list_sources));
+	tcase_add_loop_test(tc, test_list_bound_file, 0, ARRAY_LEN(list_bounds));
+	tcase_add_loop_test(tc, test_list_bound_args, 0, ARRAY_LEN(list_bounds));
+	tcase_add_test(tc, test_list_set_appends);
+	tcase_add_test(tc, test_list_print_roundtrip);
+	tcase_add_test(tc, test_list_print_empty);
 	suite_add_tcase(s, tc);
 	return s;
 }
