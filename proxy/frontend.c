@@ -118,6 +118,12 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 	add_field(r, "Content-Type", "application/json");
 	add_field(r, "Cache-Control", "no-store");
 	add_field(r, "X-Cache", rq->x_cache ? rq->x_cache : "BYPASS");
+	if (status == 503) {
+		char after[16];
+
+		snprintf(after, sizeof(after), "%u", rq->fe->cfg.retry_after_s);
+		add_field(r, "Retry-After", after);
+	}
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	rq->phase = REQ_ANSWERED;
@@ -431,13 +437,14 @@ static struct curl_slist *upstream_fields(struct request *rq)
 	const struct frontend_config *cfg = &rq->fe->cfg;
 	struct field_walk w;
 	char addr[INET6_ADDRSTRLEN + 8], joined[1024];
-	const char *host = cfg->preserve_host && rq->host[0] ? rq->host : cfg->backend;
 
 	memset(&w, 0, sizeof(w));
 	w.rq = rq;
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, walk_connection, &w);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, walk_field, &w);
-	walk_append(&w, "Host", host);
+	/* without a Host line libcurl sends the backend's host:port */
+	if (cfg->preserve_host && rq->host[0])
+		walk_append(&w, "Host", rq->host);
 	client_address(rq->conn, addr, sizeof(addr));
 	headers_join(joined, sizeof(joined), w.forwarded_for, addr);
 	walk_append(&w, "X-Forwarded-For", joined);

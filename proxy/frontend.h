@@ -27,8 +27,8 @@ struct frontend_config {
 	unsigned coalesce_max;		/* most readers sharing one fetch */
 	uint64_t hit_for_miss_ms;	/* how long an uncacheable key skips coalescing */
 	const char *via;		/* "1.1 mtps" */
-	const char *backend;		/* "host:port", the Host sent when not preserving */
-	bool preserve_host;		/* send the client's Host upstream */
+	bool preserve_host;		/* send the client's Host upstream, else the backend's */
+	unsigned retry_after_s;		/* Retry-After on a 503 when every backend is down */
 };
 
 struct frontend {

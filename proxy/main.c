@@ -20,11 +20,13 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "balancer.h"
 #include "cache.h"
 #include "frontend.h"
 #include "inflight.h"
@@ -37,7 +39,15 @@
 
 struct settings {
 	char *listen;
-	char *backend;
+	struct opt_list backends;
+	char *balance;
+	char *health_path;
+	uint64_t health_interval_ms;
+	uint64_t health_timeout_ms;
+	int rise;
+	int fall;
+	uint64_t slow_start_ms;
+	int retries;
 	int threads;
 	int max_connections;
 	uint64_t timeout_ms;
@@ -71,8 +81,25 @@ static const char *const host_header_choices[] = { "client", "backend", NULL };
 static const struct opt_def options[] = {
 	{ "listen", 'l', OPT_STRING, 0, S(listen), "ADDR:PORT", "127.0.0.1:8080", 0, 0,
 	  "address and port for clients; port 0 picks a free one ([::1]:8080 for IPv6)", NULL },
-	{ "backend", 'B', OPT_STRING, 0, S(backend), "HOST:PORT", NULL, 0, 0,
-	  "the origin server to forward to (required)", NULL },
+	{ "backend", 'B', OPT_LIST, 0, S(backends), "HOST:PORT[,weight=N]", NULL, 0, 0,
+	  "an origin server to forward to; one at least", NULL },
+	{ "balance", 0, OPT_STRING, 0, S(balance), "POLICY", "round-robin", 0, 0,
+	  "how misses spread: round-robin, least-conn, hash or random-two",
+	  balance_policy_names },
+	{ "health-path", 0, OPT_STRING, 0, S(health_path), "PATH", "/health", 0, 0,
+	  "active health checks GET this path on every backend", NULL },
+	{ "health-interval", 0, OPT_DURATION, 0, S(health_interval_ms), "SECONDS", "2", 0, DAY_MS,
+	  "time between health checks of a backend; 0 turns them off", NULL },
+	{ "health-timeout", 0, OPT_DURATION, 0, S(health_timeout_ms), "SECONDS", "1", 100, DAY_MS,
+	  "a health check not answered within this fails", NULL },
+	{ "rise", 0, OPT_INT, 0, S(rise), "N", "2", 1, 100,
+	  "passing checks in a row that bring a backend back", NULL },
+	{ "fall", 0, OPT_INT, 0, S(fall), "N", "3", 1, 100,
+	  "failed checks (or failed requests) in a row that take it out", NULL },
+	{ "slow-start", 0, OPT_DURATION, 0, S(slow_start_ms), "SECONDS", "10", 0, DAY_MS,
+	  "a returning backend's weight ramps up over this long", NULL },
+	{ "retries", 0, OPT_INT, 0, S(retries), "N", "2", 0, 7,
+	  "other backends a failed request may try before an answer was sent", NULL },
 	{ "threads", 't', OPT_INT, 0, S(threads), "N", "0", 0, 1024,
 	  "worker threads for clients; 0 means one per CPU core", NULL },
 	{ "max-connections", 0, OPT_INT, 0, S(max_connections), "N", "4096", 1, 1000000,
@@ -172,20 +199,33 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *l
 	return -EINVAL;
 }
 
-/* Checks "HOST:PORT" with a port in 1..65535 and no scheme or path. */
-static bool backend_valid(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	long long port;
-
-	if (colon == NULL || colon == s || opts_parse_int(colon + 1, &port) || port < 1 ||
-	    port > 65535)
-		return false;
-	return strpbrk(s, "/@?# \t") == NULL;
-}
-
 /* Applies defaults, then the config file named by -c, then the command line. Returns 0,
  * or the exit status (2) after printing why. */
+/* Builds the pool from the --backend values (already checked). NULL when out of memory. */
+static struct balancer *make_pool(const struct settings *s)
+{
+	struct balancer_config cfg = {
+		.rise = (unsigned)s->rise,
+		.fall = (unsigned)s->fall,
+		.slow_start_ms = s->slow_start_ms,
+		.seed = (uint64_t)getpid() ^ (uint64_t)time(NULL),
+	};
+	char names[BALANCER_MAX_BACKENDS][BALANCER_MAX_NAME], why[256];
+	const char *np[BALANCER_MAX_BACKENDS];
+	unsigned weights[BALANCER_MAX_BACKENDS];
+	size_t n = s->backends.n < BALANCER_MAX_BACKENDS ? s->backends.n : BALANCER_MAX_BACKENDS;
+
+	for (int p = 0; balance_policy_names[p]; p++)
+		if (strcmp(s->balance, balance_policy_names[p]) == 0)
+			cfg.policy = (enum balance_policy)p;
+	for (size_t i = 0; i < n; i++) {
+		balancer_parse_spec(s->backends.v[i], names[i], sizeof(names[i]), &weights[i], why,
+				    sizeof(why));
+		np[i] = names[i];
+	}
+	return balancer_new(&cfg, np, weights, n);
+}
+
 static int load_settings(struct settings *s, int argc, char **argv)
 {
 	struct sockaddr_storage ss;
@@ -208,14 +248,23 @@ static int load_settings(struct settings *s, int argc, char **argv)
 			 "bad value '%s' for listen: want ADDR:PORT, e.g. 127.0.0.1:8080", s->listen);
 		goto fail;
 	}
-	if (s->backend == NULL && !s->print_config) {
-		snprintf(err, sizeof(err), "no backend: give --backend HOST:PORT");
+	if (s->backends.n == 0 && !s->print_config) {
+		snprintf(err, sizeof(err), "no backend: give --backend HOST:PORT (once per origin)");
 		goto fail;
 	}
-	if (s->backend && !backend_valid(s->backend)) {
-		snprintf(err, sizeof(err),
-			 "bad value '%s' for backend: want HOST:PORT, e.g. 127.0.0.1:3000",
-			 s->backend);
+	for (size_t i = 0; i < s->backends.n; i++) {
+		char name[BALANCER_MAX_NAME], why[256];
+		unsigned weight;
+
+		if (balancer_parse_spec(s->backends.v[i], name, sizeof(name), &weight, why,
+					sizeof(why))) {
+			snprintf(err, sizeof(err), "bad value for backend: %s", why);
+			goto fail;
+		}
+	}
+	if (s->health_path[0] != '/') {
+		snprintf(err, sizeof(err), "bad value '%s' for health-path: it must start with /",
+			 s->health_path);
 		goto fail;
 	}
 	return 0;
@@ -334,6 +383,7 @@ int main(int argc, char **argv)
 	struct MHD_Daemon *daemon = NULL;
 	struct frontend fe;
 	struct upstream_config ucfg;
+	struct balancer *backends = NULL;
 	char via[128];
 	sigset_t sigs;
 	int listen_fd = -1, sigfd = -1, port = 0, status, sig;
@@ -384,14 +434,17 @@ int main(int argc, char **argv)
 		.coalesce_max = (unsigned)s.coalesce_max,
 		.hit_for_miss_ms = s.hit_for_miss_ms,
 		.via = via,
-		.backend = s.backend,
 		.preserve_host = strcmp(s.host_header, "client") == 0,
+		.retry_after_s = s.health_interval_ms >= 1000 ? (unsigned)(s.health_interval_ms / 1000)
+							      : 1,
 	};
+	backends = make_pool(&s);
 	fe.idle_fd = eventfd(0, EFD_CLOEXEC);
 	fe.cache = cache_new((size_t)s.cache_size,
 			     strcmp(s.eviction, "lru") == 0 ? CACHE_LRU : CACHE_SIEVE);
 	fe.inflight = inflight_new(HIT_FOR_MISS_MAX);
-	if (sigfd < 0 || fe.idle_fd < 0 || fe.cache == NULL || fe.inflight == NULL) {
+	if (sigfd < 0 || fe.idle_fd < 0 || fe.cache == NULL || fe.inflight == NULL ||
+	    backends == NULL) {
 		log_error("cannot start: %s", strerror(errno ? errno : ENOMEM));
 		goto out;
 	}
@@ -399,8 +452,12 @@ int main(int argc, char **argv)
 	if (listen_fd < 0)
 		goto out;
 	ucfg = (struct upstream_config){
-		.backend = s.backend,
+		.balancer = backends,
 		.via = via,
+		.health_path = s.health_path,
+		.health_interval_ms = s.health_interval_ms,
+		.health_timeout_ms = s.health_timeout_ms,
+		.retries = (unsigned)s.retries,
 		.connect_timeout_ms = s.connect_timeout_ms,
 		.timeout_ms = s.upstream_timeout_ms,
 		.coalesce_timeout_ms = s.coalesce_timeout_ms,
@@ -438,9 +495,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	listen_fd = -1;		/* MHD's now, until MHD_quiesce_daemon() hands it back */
-	log_info("listening on %s (port %d) with %u threads; backend %s; cache %" PRIu64
+	log_info("listening on %s (port %d) with %u threads; %zu backends (%s); cache %" PRIu64
 		 " bytes, objects up to %zu bytes, %s eviction",
-		 s.listen, port, threads, s.backend, s.cache_size, max_object, s.eviction);
+		 s.listen, port, threads, s.backends.n, s.balance, s.cache_size, max_object,
+		 s.eviction);
 	report_ready(s.ready_fd, port);
 
 	do
@@ -465,6 +523,7 @@ out:
 	if (daemon)
 		MHD_stop_daemon(daemon);
 	upstream_free(fe.upstream);
+	balancer_free(backends);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	inflight_free(fe.inflight);

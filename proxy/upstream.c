@@ -22,8 +22,21 @@
 #define RECV_BUFFER (64 * 1024)		/* libcurl's receive buffer per transfer */
 #define SPARE_HANDLES 256		/* easy handles kept for reuse */
 
+/* What CURLOPT_PRIVATE points at: a client's fetch or a health probe. */
+enum transfer_kind {
+	TRANSFER_FETCH = 0,
+	TRANSFER_PROBE,
+};
+
+#define MAX_TRIES 8			/* backends one fetch may try */
+
 struct fetch {
+	enum transfer_kind kind;	/* first: see transfer_kind */
 	struct upstream *up;
+	struct backend *be;		/* where it runs now */
+	struct backend *tried[MAX_TRIES];
+	size_t ntried;
+	bool retry_status;		/* a 502/503/504 to try elsewhere */
 	CURL *easy;
 	struct fetch_spec spec;		/* spec.obj is the object being filled */
 	char *url;
@@ -53,10 +66,21 @@ struct note {
 	struct note *next;
 };
 
+/* An active health check of one backend. */
+struct probe {
+	enum transfer_kind kind;	/* first: see transfer_kind */
+	struct backend *be;
+	CURL *easy;
+	bool running;
+	char url[BALANCER_MAX_NAME + 1024];
+};
+
 struct upstream {
 	struct upstream_config cfg;
-	char *base_url;			/* "http://host:port" */
 	char *via;
+	char *health_path;
+	struct probe *probes;		/* one per backend */
+	uint64_t next_probe_ms;
 	CURLM *multi;
 	pthread_t thread;
 
@@ -172,6 +196,42 @@ static int64_t content_length(const struct header_list *l)
 	return len;
 }
 
+static void log_change(const struct balancer_change *c)
+{
+	if (c->up)
+		log_info("backend %s is up: %s", c->backend->name, c->why);
+	else
+		log_warn("backend %s is down: %s", c->backend->name, c->why);
+}
+
+/* A passive check: how a fetch went on <be>. */
+static void note_traffic(struct upstream *u, struct backend *be, bool ok, const char *why)
+{
+	struct balancer_change c;
+
+	if (be && balancer_traffic_result(u->cfg.balancer, be, ok, upstream_now_ms(), &c)) {
+		if (why)
+			c.why = why;
+		log_change(&c);
+	}
+}
+
+static bool method_idempotent(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0 ||
+	       strcmp(m, "DELETE") == 0 || strcmp(m, "OPTIONS") == 0 || strcmp(m, "TRACE") == 0;
+}
+
+/* Says whether <f>, failed before any response byte reached a client, may try another
+ * backend: within --retries, and for a method that is not idempotent only when the request
+ * provably never reached the backend (<unsent>: the connection was never made). */
+static bool may_retry(const struct fetch *f, bool unsent)
+{
+	if (f->fields_done || f->ntried > f->up->cfg.retries || f->ntried >= MAX_TRIES)
+		return false;
+	return unsent || method_idempotent(f->spec.method);
+}
+
 /* The status and fields are all here: decide what becomes of the response and let the
  * readers go. Returns false when the response is unusable. */
 static bool fields_complete(struct fetch *f)
@@ -184,6 +244,17 @@ static bool fields_complete(struct fetch *f)
 	bool storable, shared;
 	time_t now = time(NULL);
 
+	if (f->status == 502 || f->status == 503 || f->status == 504) {
+		note_traffic(u, f->be, false, "it answers 5xx");
+		/* with nowhere else to go, the backend's own answer is the best there is */
+		if (may_retry(f, false) &&
+		    balancer_available(u->cfg.balancer, f->tried, f->ntried)) {
+			f->retry_status = true;		/* fetch_done() tries elsewhere */
+			return false;
+		}
+	} else {
+		note_traffic(u, f->be, true, NULL);
+	}
 	f->length = content_length(&f->fields);
 	if (f->length == -2) {
 		f->error = "the backend sent an invalid Content-Length";
@@ -327,6 +398,9 @@ static void fetch_end(struct fetch *f, bool ok, int status, const char *reason)
 	struct upstream *u = f->up;
 	struct object *o = f->spec.obj;
 
+	if (f->be)
+		atomic_fetch_sub_explicit(&f->be->in_flight, 1, memory_order_relaxed);
+
 	if (f->body_done) {
 		/* finished already; what libcurl says now concerns only the connection */
 	} else {
@@ -362,20 +436,20 @@ static void fetch_fail(struct fetch *f, int status, const char *reason)
 #define SET(opt, val)                                                  \
 	do {                                                           \
 		if (curl_easy_setopt(f->easy, opt, val) != CURLE_OK)   \
-			goto fail;                                     \
+			return -EINVAL;                                \
 	} while (0)
 
-/* Sets up and adds <f> to the multi handle. */
-static void fetch_start(struct upstream *u, struct fetch *f)
+/* Sets the easy handle up for <f> on backend f->be. Returns 0 or a negative errno. */
+static int fetch_setup(struct upstream *u, struct fetch *f)
 {
 	const char *method = f->spec.method;
-	size_t ulen = strlen(u->base_url) + strlen(f->spec.target) + 1;
+	size_t ulen = strlen(f->be->name) + strlen(f->spec.target) + sizeof("http://");
 
+	free(f->url);
 	f->url = malloc(ulen);
-	f->easy = u->nspare ? u->spare[--u->nspare] : curl_easy_init();
-	if (f->url == NULL || f->easy == NULL)
-		goto fail;
-	snprintf(f->url, ulen, "%s%s", u->base_url, f->spec.target);
+	if (f->url == NULL)
+		return -ENOMEM;
+	snprintf(f->url, ulen, "http://%s%s", f->be->name, f->spec.target);
 	SET(CURLOPT_URL, f->url);
 	SET(CURLOPT_PATH_AS_IS, 1L);		/* forward the target as the client wrote it */
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -401,16 +475,79 @@ static void fetch_start(struct upstream *u, struct fetch *f)
 		SET(CURLOPT_CUSTOMREQUEST, method);
 	}
 	if (curl_multi_add_handle(u->multi, f->easy) != CURLM_OK)
-		goto fail;
-	f->started_ms = f->last_ms = upstream_now_ms();
+		return -EINVAL;
+	return 0;
+}
+
+/* Picks a backend not tried yet and starts <f> on it. Returns false (nothing started)
+ * when no healthy backend is left or the set-up failed; *reason says which. */
+static bool fetch_try(struct upstream *u, struct fetch *f, int *status, const char **reason)
+{
+	const struct cache_entry *key = &f->spec.obj->entry;
+	uint64_t now = upstream_now_ms();
+
+	f->be = balancer_pick(u->cfg.balancer, key->key, key->key_len, now, f->tried,
+			      f->ntried);
+	if (f->be == NULL) {
+		*status = 503;
+		*reason = f->ntried ? "no other healthy backend to try"
+				    : "no healthy backend: every one is down";
+		return false;
+	}
+	f->tried[f->ntried++] = f->be;
+	atomic_fetch_add_explicit(&f->be->in_flight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&f->be->requests, 1, memory_order_relaxed);
+	if (f->easy == NULL)
+		f->easy = u->nspare ? u->spare[--u->nspare] : curl_easy_init();
+	if (f->easy == NULL || fetch_setup(u, f) != 0) {
+		*status = 502;
+		*reason = "cannot set up the backend request";
+		return false;
+	}
+	f->started_ms = f->last_ms = now;
+	return true;
+}
+
+/* Starts a new fetch. */
+static void fetch_start(struct upstream *u, struct fetch *f)
+{
+	const char *reason;
+	int status;
+
+	if (!fetch_try(u, f, &status, &reason)) {
+		fetch_end(f, false, status, reason);
+		return;
+	}
 	pthread_mutex_lock(&f->spec.obj->lock);
 	f->spec.obj->writer = &upstream_writer_ops;
 	f->spec.obj->writer_data = f;
 	pthread_mutex_unlock(&f->spec.obj->lock);
 	running_add(u, f);
-	return;
-fail:
-	fetch_end(f, false, 502, "cannot set up the backend request");
+}
+
+/* <f> failed on its backend before any response byte reached a client: tries the next
+ * backend (it is out of the multi handle already). Returns false when it may not or
+ * cannot; the caller then ends it. */
+static bool fetch_retry(struct upstream *u, struct fetch *f, bool unsent)
+{
+	const char *reason;
+	int status;
+
+	if (!may_retry(f, unsent))
+		return false;
+	log_info("%s %s: trying another backend after %s failed", f->spec.method,
+		 f->spec.target, f->be->name);
+	atomic_fetch_sub_explicit(&f->be->in_flight, 1, memory_order_relaxed);
+	f->be = NULL;
+	curl_easy_reset(f->easy);
+	headers_free(&f->fields);
+	f->status = 0;
+	f->error = NULL;
+	f->retry_status = false;
+	if (fetch_try(u, f, &status, &reason))
+		return true;
+	f->error = reason;
+	return false;
 }
 
 #undef SET
@@ -450,8 +587,8 @@ static void fetch_done(struct upstream *u, struct fetch *f, CURLcode res)
 	int status;
 
 	curl_multi_remove_handle(u->multi, f->easy);
-	running_del(u, f);
 	if (res == CURLE_OK && f->fields_done) {
+		running_del(u, f);
 		fetch_end(f, true, 0, NULL);
 		return;
 	}
@@ -460,6 +597,22 @@ static void fetch_done(struct upstream *u, struct fetch *f, CURLcode res)
 	status = failure_status(res, &reason);
 	if (f->error)
 		reason = f->error;
+	if (!f->fields_done) {
+		/* nothing reached a client yet: the next backend may do better */
+		bool unsent = res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST;
+
+		if (!f->retry_status)
+			note_traffic(u, f->be, false, reason);
+		if (fetch_retry(u, f, unsent))
+			return;
+		if (f->retry_status) {
+			status = 503;
+			reason = f->error ? f->error : "the backend failed";
+		} else if (f->error) {
+			reason = f->error;
+		}
+	}
+	running_del(u, f);
 	fetch_end(f, false, status, reason);
 }
 
@@ -490,13 +643,108 @@ static void scan_timers(struct upstream *u, uint64_t now)
 	for (struct fetch *f = u->running, *next; f; f = next) {
 		next = f->next;
 		if (!f->fields_done && now - f->started_ms >= timeout) {
-			fetch_fail(f, 504, "the backend did not answer within --upstream-timeout");
+			curl_multi_remove_handle(u->multi, f->easy);
+			note_traffic(u, f->be, false, "it did not answer within --upstream-timeout");
+			if (fetch_retry(u, f, false))
+				continue;
+			running_del(u, f);
+			fetch_end(f, false, 504, "the backend did not answer within --upstream-timeout");
 		} else if (f->fields_done && !f->paused && now - f->last_ms >= timeout) {
 			fetch_fail(f, 504, "the backend stalled in the body for --upstream-timeout");
 		} else if (!f->fields_done && now >= u->cfg.coalesce_timeout_ms) {
 			object_expire_waiters(f->spec.obj, now - u->cfg.coalesce_timeout_ms);
 		}
 	}
+}
+
+/* ---- active health checks (upstream thread) ---------------------------------------------- */
+
+static size_t discard_cb(char *b, size_t size, size_t n, void *p)
+{
+	return size * n;
+}
+
+static void probe_start(struct upstream *u, struct probe *p)
+{
+	long timeout = (long)u->cfg.health_timeout_ms;
+	long connect = (long)u->cfg.connect_timeout_ms;
+
+	if (p->running)
+		return;		/* the last one has not ended yet: it will, by its timeout */
+	if (p->easy)
+		curl_easy_reset(p->easy);
+	else
+		p->easy = curl_easy_init();
+	if (p->easy == NULL)
+		return;
+	snprintf(p->url, sizeof(p->url), "http://%s%s", p->be->name, u->health_path);
+	curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
+	curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, connect < timeout ? connect : timeout);
+	curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, discard_cb);
+	curl_easy_setopt(p->easy, CURLOPT_PRIVATE, p);
+	if (curl_multi_add_handle(u->multi, p->easy) == CURLM_OK)
+		p->running = true;
+}
+
+static void probe_done(struct upstream *u, struct probe *p, CURLcode res)
+{
+	struct balancer_change c;
+	long code = 0;
+	bool ok;
+
+	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_multi_remove_handle(u->multi, p->easy);
+	p->running = false;
+	ok = res == CURLE_OK && code >= 200 && code < 400;
+	if (!balancer_check_result(u->cfg.balancer, p->be, ok, upstream_now_ms(), &c))
+		return;
+	if (c.up)
+		log_info("backend %s is up: GET %s passes again", p->be->name, u->health_path);
+	else if (res != CURLE_OK)
+		log_warn("backend %s is down: GET %s: %s", p->be->name, u->health_path,
+			 curl_easy_strerror(res));
+	else
+		log_warn("backend %s is down: GET %s answers %ld", p->be->name, u->health_path,
+			 code);
+}
+
+static void probes_start(struct upstream *u, uint64_t now)
+{
+	for (size_t i = 0; i < balancer_count(u->cfg.balancer); i++)
+		probe_start(u, &u->probes[i]);
+	u->next_probe_ms = now + u->cfg.health_interval_ms;
+}
+
+static void probes_free(struct upstream *u)
+{
+	if (u->probes == NULL)
+		return;
+	for (size_t i = 0; i < balancer_count(u->cfg.balancer); i++) {
+		struct probe *p = &u->probes[i];
+
+		if (p->running)
+			curl_multi_remove_handle(u->multi, p->easy);
+		if (p->easy)
+			curl_easy_cleanup(p->easy);
+	}
+	free(u->probes);
+	u->probes = NULL;
+}
+
+/* How long the loop may sleep: until the next timer scan or health check. */
+static long poll_timeout(const struct upstream *u, uint64_t now)
+{
+	uint64_t t = u->running ? SCAN_MS : 1000;
+
+	if (u->cfg.health_interval_ms) {
+		uint64_t left = u->next_probe_ms > now ? u->next_probe_ms - now : 0;
+
+		if (left < t)
+			t = left;
+	}
+	return (long)t;
 }
 
 static void *upstream_main(void *arg)
@@ -543,22 +791,28 @@ static void *upstream_main(void *arg)
 
 		curl_multi_perform(u->multi, &running);
 		while ((msg = curl_multi_info_read(u->multi, &left))) {
-			struct fetch *f;
+			enum transfer_kind *kind;
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-			fetch_done(u, f, msg->data.result);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&kind);
+			if (*kind == TRANSFER_PROBE)
+				probe_done(u, (struct probe *)kind, msg->data.result);
+			else
+				fetch_done(u, (struct fetch *)kind, msg->data.result);
 		}
 		now = upstream_now_ms();
 		if (u->running && now >= u->next_scan_ms) {
 			scan_timers(u, now);
 			u->next_scan_ms = now + SCAN_MS;
 		}
-		curl_multi_poll(u->multi, NULL, 0, u->running ? SCAN_MS : 1000, NULL);
+		if (u->cfg.health_interval_ms && now >= u->next_probe_ms)
+			probes_start(u, now);
+		curl_multi_poll(u->multi, NULL, 0, poll_timeout(u, now), NULL);
 	}
 	while (u->running)
 		fetch_fail(u->running, 503, "the proxy is shutting down");
+	probes_free(u);
 	while (u->nspare)
 		curl_easy_cleanup(u->spare[--u->nspare]);
 	return NULL;
@@ -567,21 +821,24 @@ static void *upstream_main(void *arg)
 struct upstream *upstream_start(const struct upstream_config *cfg)
 {
 	struct upstream *u = calloc(1, sizeof(*u));
-	size_t len;
+	size_t n = balancer_count(cfg->balancer);
 	int r;
 
 	if (u == NULL)
 		return NULL;
 	u->cfg = *cfg;
-	len = strlen(cfg->backend) + sizeof("http://");
-	u->base_url = malloc(len);
 	u->via = strdup(cfg->via);
+	u->health_path = strdup(cfg->health_path ? cfg->health_path : "/health");
+	u->probes = calloc(n, sizeof(*u->probes));
 	u->multi = curl_multi_init();
-	if (u->base_url == NULL || u->via == NULL || u->multi == NULL) {
+	if (u->via == NULL || u->health_path == NULL || u->probes == NULL || u->multi == NULL) {
 		log_error("cannot start the upstream thread: out of memory");
 		goto fail;
 	}
-	snprintf(u->base_url, len, "http://%s", cfg->backend);
+	for (size_t i = 0; i < n; i++) {
+		u->probes[i].kind = TRANSFER_PROBE;
+		u->probes[i].be = balancer_backend(cfg->balancer, i);
+	}
 	/* keep every backend connection open for reuse, however many ran at once */
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
 	pthread_mutex_init(&u->lock, NULL);
@@ -595,8 +852,9 @@ struct upstream *upstream_start(const struct upstream_config *cfg)
 fail:
 	if (u->multi)
 		curl_multi_cleanup(u->multi);
+	free(u->probes);
+	free(u->health_path);
 	free(u->via);
-	free(u->base_url);
 	free(u);
 	return NULL;
 }
@@ -618,8 +876,8 @@ void upstream_free(struct upstream *u)
 		return;
 	curl_multi_cleanup(u->multi);
 	pthread_mutex_destroy(&u->lock);
+	free(u->health_path);
 	free(u->via);
-	free(u->base_url);
 	free(u);
 }
 
@@ -633,6 +891,7 @@ int upstream_submit(struct upstream *u, struct fetch_spec *spec)
 		fetch_spec_free(spec);
 		return -ENOMEM;
 	}
+	f->kind = TRANSFER_FETCH;
 	f->up = u;
 	f->spec = *spec;
 	memset(spec, 0, sizeof(*spec));

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "balancer.h"
 #include "object.h"
 #include "policy.h"
 
@@ -31,8 +32,12 @@ struct upstream_hooks {
 };
 
 struct upstream_config {
-	const char *backend;		/* "host:port" */
+	struct balancer *balancer;	/* the backends; used by the upstream thread only */
 	const char *via;		/* our Via entry, e.g. "1.1 mtps" */
+	const char *health_path;	/* active checks: GET this on every backend ... */
+	uint64_t health_interval_ms;	/* ... this often (0: no active checks) */
+	uint64_t health_timeout_ms;	/* ... answered within this, 2xx or 3xx */
+	unsigned retries;		/* further backends a failed fetch may try */
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;		/* for the response fields, and between body bytes */
 	uint64_t coalesce_timeout_ms;	/* longest a coalesced reader waits for the fields */

@@ -358,8 +358,11 @@ static int request_field(const char *req, const char *name, char *out, size_t le
 static void proxy_start(struct proc *p, int port, const char *const *extra)
 {
 	char be[32];
-	const char *args[32] = { "--listen", "127.0.0.1:0", "--backend", be, "--threads", "2" };
-	size_t n = 6;
+	/* no health checks (they would be counted as requests), and no ejection: these tests
+	 * are about one backend's answers; test_balance.c covers the pool */
+	const char *args[32] = { "--listen", "127.0.0.1:0", "--backend", be, "--threads", "2",
+				 "--health-interval", "0", "--fall", "100" };
+	size_t n = 10;
 	int r;
 
 	snprintf(be, sizeof(be), "127.0.0.1:%d", port);

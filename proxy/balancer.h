@@ -1,0 +1,109 @@
+/* balancer.h - which backend gets a fetch, and whether each backend is healthy.
+ *
+ * A pool of backends ("host:port", a weight) and a policy: round-robin (smooth weighted
+ * round-robin, nginx's algorithm), least-conn (fewest fetches in flight for the weight),
+ * hash (consistent hashing of the cache key: a URL sticks to one backend while it is
+ * healthy, and when a backend leaves only its share of keys move) and random-two (two
+ * backends at random, the less busy wins).
+ *
+ * Health is one integer per backend with hysteresis, as HAProxy keeps it: 0 .. rise-1 is
+ * down, rise .. rise+fall-1 is up. A passing active check moves it up by one, a failing one
+ * down by one, so a backend goes down after <fall> failures in a row and comes back after
+ * <rise> successes; failures on live traffic (passive checks) eject it at once after <fall>
+ * in a row. A backend that comes back gets its full weight gradually, over slow_start_ms.
+ *
+ * Threads: everything here runs on the upstream thread, which alone picks backends and
+ * reports results, so the hot path takes no lock. The fields marked "atomic" may be read
+ * from any thread (for status pages); nothing else may.
+ */
+#ifndef MTPS_BALANCER_H
+#define MTPS_BALANCER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BALANCER_MAX_BACKENDS 64
+#define BALANCER_MAX_WEIGHT 1000
+#define BALANCER_MAX_NAME 272		/* "host:port" and its NUL */
+
+enum balance_policy {
+	BALANCE_ROUND_ROBIN = 0,
+	BALANCE_LEAST_CONN,
+	BALANCE_HASH,
+	BALANCE_RANDOM_TWO,
+};
+
+/* The policy names by enum balance_policy, NULL-terminated (an option's choices). */
+extern const char *const balance_policy_names[];
+
+struct backend {
+	char name[BALANCER_MAX_NAME];	/* "host:port", as configured */
+	unsigned weight;		/* 1 .. BALANCER_MAX_WEIGHT */
+	int health;			/* 0 .. rise+fall-1; up when >= rise */
+	unsigned passive_failures;	/* failures on live traffic in a row */
+	uint64_t up_since_ms;		/* when it last came up: slow start */
+	long long current;		/* smooth weighted round-robin */
+	atomic_bool up;			/* atomic: health >= rise */
+	atomic_uint in_flight;		/* atomic: fetches running on it */
+	atomic_uint_fast64_t requests;	/* atomic: fetches sent to it */
+	atomic_uint_fast64_t failures;	/* atomic: fetches that failed on it */
+};
+
+struct balancer_config {
+	enum balance_policy policy;
+	unsigned rise, fall;		/* >= 1 each */
+	uint64_t slow_start_ms;		/* 0: full weight at once */
+	uint64_t seed;			/* random-two's generator */
+};
+
+/* A state change for the log: what happened to which backend, and why. */
+struct balancer_change {
+	struct backend *backend;
+	bool up;			/* its new state */
+	const char *why;		/* static text */
+};
+
+struct balancer;
+
+/* Parses a backend spec "HOST:PORT" or "HOST:PORT,weight=N" into <name> (HOST:PORT, at
+ * most BALANCER_MAX_NAME bytes with the NUL) and *weight (1 when not given). Returns 0, or -EINVAL with the
+ * reason worded into <err>. */
+int balancer_parse_spec(const char *spec, char *name, size_t name_len, unsigned *weight,
+			char *err, size_t errlen);
+
+/* Creates a pool of <n> backends (names and weights from balancer_parse_spec()), all up.
+ * Returns NULL when out of memory or n is 0 or above BALANCER_MAX_BACKENDS. */
+struct balancer *balancer_new(const struct balancer_config *cfg, const char *const *names,
+			      const unsigned *weights, size_t n);
+void balancer_free(struct balancer *b);
+
+size_t balancer_count(const struct balancer *b);
+struct backend *balancer_backend(struct balancer *b, size_t i);
+
+/* The weight a backend gets now: its weight, scaled down during slow start (at least 1). */
+unsigned balancer_effective_weight(const struct balancer *b, const struct backend *be,
+				   uint64_t now_ms);
+
+/* Picks a healthy backend for cache key <key> (used by the hash policy), skipping the
+ * <nskip> backends in <skip> (those a retry already tried). Returns NULL when none is left.
+ * The caller counts the fetch in be->in_flight itself. */
+struct backend *balancer_pick(struct balancer *b, const char *key, size_t key_len,
+			      uint64_t now_ms, struct backend *const *skip, size_t nskip);
+
+/* Says whether a healthy backend outside <skip> is left (no state changes). */
+bool balancer_available(const struct balancer *b, struct backend *const *skip, size_t nskip);
+
+/* An active check's result. Returns true and fills *change when the backend's state
+ * changed. */
+bool balancer_check_result(struct balancer *b, struct backend *be, bool ok, uint64_t now_ms,
+			   struct balancer_change *change);
+
+/* A fetch's result on live traffic: <ok> false for a connect failure, a reset, a timeout or
+ * a 5xx. After <fall> failures in a row the backend is ejected (down) at once. Returns true
+ * and fills *change when its state changed. */
+bool balancer_traffic_result(struct balancer *b, struct backend *be, bool ok, uint64_t now_ms,
+			     struct balancer_change *change);
+
+#endif
