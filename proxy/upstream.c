@@ -204,12 +204,13 @@ static void log_change(const struct balancer_change *c)
 		log_warn("backend %s is down: %s", c->backend->name, c->why);
 }
 
-/* A passive check: how a fetch went on <be>. */
+/* A passive check: how a fetch went on <be>. Without active checks nothing would bring an
+ * ejected backend back, so then there is no ejection either. */
 static void note_traffic(struct upstream *u, struct backend *be, bool ok, const char *why)
 {
 	struct balancer_change c;
 
-	if (be && balancer_traffic_result(u->cfg.balancer, be, ok, upstream_now_ms(), &c)) {
+	if (be && u->cfg.health_interval_ms && balancer_traffic_result(u->cfg.balancer, be, ok, upstream_now_ms(), &c)) {
 		if (why)
 			c.why = why;
 		log_change(&c);
