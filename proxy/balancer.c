@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POINTS_PER_WEIGHT 256	/* fewer leave shares uneven: 64 gave one of 3 backends 28 % */
+#define POINTS_PER_WEIGHT 512	/* fewer leave shares uneven: 64 gave one of 3 backends 28 % */
 #define MAX_POINTS 65536
 
 const char *const balance_policy_names[] = { "round-robin", "least-conn", "hash", "random-two",
