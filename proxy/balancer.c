@@ -219,14 +219,14 @@ struct backend *balancer_backend(struct balancer *b, size_t i)
 unsigned balancer_effective_weight(const struct balancer *b, const struct backend *be,
 				   uint64_t now_ms)
 {
-	uint64_t elapsed, w;
+	uint64_t full = (uint64_t)be->weight * BALANCER_WEIGHT_SCALE, elapsed, w;
 
 	if (b->cfg.slow_start_ms == 0 || be->up_since_ms == 0 || now_ms < be->up_since_ms)
-		return be->weight;
+		return (unsigned)full;
 	elapsed = now_ms - be->up_since_ms;
 	if (elapsed >= b->cfg.slow_start_ms)
-		return be->weight;
-	w = (uint64_t)be->weight * elapsed / b->cfg.slow_start_ms;
+		return (unsigned)full;
+	w = full * elapsed / b->cfg.slow_start_ms;
 	return w < 1 ? 1 : (unsigned)w;
 }
 

@@ -82,7 +82,12 @@ void balancer_free(struct balancer *b);
 size_t balancer_count(const struct balancer *b);
 struct backend *balancer_backend(struct balancer *b, size_t i);
 
-/* The weight a backend gets now: its weight, scaled down during slow start (at least 1). */
+/* Effective weights are in hundredths of a configured weight, so that slow start ramps
+ * even a backend of weight 1. */
+#define BALANCER_WEIGHT_SCALE 100
+
+/* The weight a backend gets now, in BALANCER_WEIGHT_SCALE units: weight x 100, scaled down
+ * during slow start (at least 1). */
 unsigned balancer_effective_weight(const struct balancer *b, const struct backend *be,
 				   uint64_t now_ms);
 

@@ -338,6 +338,8 @@ static struct object *lookup_stored(void *arg)
 {
 	struct request *rq = arg;
 
+	if (!rq->lookup || (rq->policy.cc.flags & CC_NO_CACHE))
+		return NULL;	/* this request may not be answered from the store */
 	return (struct object *)cache_lookup(rq->fe->cache, rq->key, rq->key_len);
 }
 

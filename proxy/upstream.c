@@ -534,10 +534,11 @@ static bool fetch_retry(struct upstream *u, struct fetch *f, bool unsent)
 	const char *reason;
 	int status;
 
-	if (!may_retry(f, unsent))
-		return false;
-	log_info("%s %s: trying another backend after %s failed", f->spec.method,
-		 f->spec.target, f->be->name);
+	const char *failed;
+
+	if (!may_retry(f, unsent) || !balancer_available(u->cfg.balancer, f->tried, f->ntried))
+		return false;	/* the client hears what went wrong with this one */
+	failed = f->be->name;
 	atomic_fetch_sub_explicit(&f->be->in_flight, 1, memory_order_relaxed);
 	f->be = NULL;
 	curl_easy_reset(f->easy);
@@ -545,8 +546,11 @@ static bool fetch_retry(struct upstream *u, struct fetch *f, bool unsent)
 	f->status = 0;
 	f->error = NULL;
 	f->retry_status = false;
-	if (fetch_try(u, f, &status, &reason))
+	if (fetch_try(u, f, &status, &reason)) {
+		log_info("%s %s: %s failed; trying %s", f->spec.method, f->spec.target, failed,
+			 f->be->name);
 		return true;
+	}
 	f->error = reason;
 	return false;
 }

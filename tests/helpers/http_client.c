@@ -294,3 +294,15 @@ void http_batch_free(struct http_batch *b)
 	curl_multi_cleanup(b->multi);
 	free(b);
 }
+
+size_t http_head_content_length(const char *head, size_t len)
+{
+	const char *p = head, *end = head + len;
+
+	while ((p = memmem(p, (size_t)(end - p), "\r\n", 2)) != NULL) {
+		p += 2;
+		if (end - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+			return (size_t)strtoul(p + 15, NULL, 10);
+	}
+	return 0;
+}

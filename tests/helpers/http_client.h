@@ -40,6 +40,10 @@ void http_reuse_free(void **reuse);
  * Returns the socket, or a negative errno (-ECONNREFUSED when nothing listens). */
 int http_raw_connect(int port);
 
+/* The Content-Length of a request or response head <head> (<len> bytes), 0 when none:
+ * for the tests' scripted servers, which read raw requests. */
+size_t http_head_content_length(const char *head, size_t len);
+
 /* GET shorthand. */
 int http_get(const char *url, struct http_reply *r);
 

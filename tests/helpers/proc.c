@@ -279,3 +279,10 @@ char *proc_url(const struct proc *p, const char *path)
 	snprintf(u, 256, "%s%s", p->url, path);
 	return u;
 }
+
+bool proc_wrapped(void)
+{
+	const char *w = getenv("MTPS_WRAPPER");
+
+	return w && *w;
+}

@@ -10,6 +10,7 @@
 #ifndef MTPS_TEST_PROC_H
 #define MTPS_TEST_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct proc {
@@ -41,6 +42,10 @@ int proc_wait(struct proc *p, unsigned timeout_ms);
  * status as proc_stop() does. */
 int proc_run(const char *path, const char *const *args, char *out, size_t outlen,
 	     unsigned timeout_ms);
+
+/* Says whether servers run under MTPS_WRAPPER (valgrind): tens of times slower, and their
+ * resident size means nothing. */
+bool proc_wrapped(void);
 
 /* "<p->url><path>", in one of 8 rotating static buffers: valid until 8 more calls. */
 char *proc_url(const struct proc *p, const char *path);

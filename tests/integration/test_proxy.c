@@ -35,18 +35,9 @@ static struct proc slow_origin;		/* --latency-ms 500 */
 static struct proc slow_proxy;		/* in front of slow_origin */
 static const char *const json_ctype[] = { "Content-Type: application/json", NULL };
 
-/* Under valgrind (MTPS_WRAPPER) the servers run tens of times slower and their resident
- * size means nothing: big bodies shrink by this shift, and memory bounds are not checked. */
-static bool under_valgrind(void)
-{
-	const char *w = getenv("MTPS_WRAPPER");
-
-	return w && *w;
-}
-
 static unsigned size_shift(void)
 {
-	return under_valgrind() ? 4 : 0;
+	return proc_wrapped() ? 4 : 0;
 }
 
 /* The proxy's --cache-size and --max-object-size: bodies up to 64 MiB are kept, 256 MiB
@@ -704,7 +695,7 @@ static void body_check(const char *buf, size_t n, uint64_t *body)
  * within a bound. Then the client reads the rest at full speed and gets every byte. */
 START_TEST(test_slow_client_bounded_memory)
 {
-	const uint64_t size = (1024 * MIB) >> (under_valgrind() ? 5 : 0);
+	const uint64_t size = (1024 * MIB) >> (proc_wrapped() ? 5 : 0);
 	const long bound_kib = 64 * 1024;
 	char req[128], *buf = malloc(256 * 1024), *length;
 	uint64_t body = 0;
@@ -757,7 +748,7 @@ START_TEST(test_slow_client_bounded_memory)
 			peak_kib = now;
 		poll(NULL, 0, 20);
 	}
-	if (!under_valgrind())
+	if (!proc_wrapped())
 		ck_assert_msg(peak_kib - base_kib < bound_kib,
 			      "the proxy grew from %ld KiB to %ld KiB behind a client that stopped "
 			      "reading (bound: %ld KiB more)", base_kib, peak_kib, bound_kib);
@@ -770,7 +761,7 @@ START_TEST(test_slow_client_bounded_memory)
 	fprintf(stderr, "slow client: proxy VmRSS %ld KiB at start, %ld KiB at most while the "
 		"client stopped reading, VmHWM %ld KiB\n", base_kib, peak_kib,
 		proc_status_kib(p.pid, "VmHWM:"));
-	if (!under_valgrind()) {
+	if (!proc_wrapped()) {
 		peak_kib = proc_status_kib(p.pid, "VmHWM:");
 		ck_assert_msg(peak_kib - base_kib < bound_kib,
 			      "the proxy peaked at %ld KiB from %ld KiB (bound: %ld KiB more)",

@@ -93,19 +93,6 @@ static bool write_all(int fd, const char *p, size_t len)
 	return true;
 }
 
-/* The Content-Length of the request head <head> (<len> bytes), 0 when none. */
-static size_t head_content_length(const char *head, size_t len)
-{
-	const char *p = head, *end = head + len;
-
-	while ((p = memmem(p, (size_t)(end - p), "\r\n", 2)) != NULL) {
-		p += 2;
-		if (end - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
-			return (size_t)strtoul(p + 15, NULL, 10);
-	}
-	return 0;
-}
-
 /* Waits until the gate opens: enough requests arrived, the gate time passed, or the
  * script stops. Lock held. */
 static void gate_wait(struct script *s)
@@ -151,7 +138,7 @@ static void *script_conn_main(void *arg)
 			have += (size_t)n;
 		}
 		head_len = (size_t)(end + 4 - buf);
-		total = head_len + head_content_length(buf, head_len);
+		total = head_len + http_head_content_length(buf, head_len);
 		if (total > sizeof(buf))
 			goto out;
 		while (have < total) {

@@ -712,16 +712,17 @@ static const struct {
 	unsigned tolerance;
 	const char *rule;
 } ramps[] = {
+	/* effective weights are in hundredths (BALANCER_WEIGHT_SCALE) */
 	{ 100, SLOW_START_MS, 0, 1, 0, "just up: the least weight, 1" },
-	{ 100, SLOW_START_MS, 2500, 25, 1, "a quarter of slow start: a quarter of the weight" },
-	{ 100, SLOW_START_MS, 5000, 50, 1, "half way: half" },
-	{ 100, SLOW_START_MS, 7500, 75, 1, "three quarters" },
-	{ 100, SLOW_START_MS, 10000, 100, 0, "slow_start_ms after: full weight" },
-	{ 100, SLOW_START_MS, 3600000, 100, 0, "long after: full weight" },
-	{ 1000, SLOW_START_MS, 9990, 999, 1, "just before the end" },
-	{ 1, SLOW_START_MS, 2500, 1, 0, "weight 1 ramps no lower than 1" },
-	{ 4, SLOW_START_MS, 1000, 1, 0, "4 x 0.1 rounds to no less than 1" },
-	{ 100, 0, 0, 100, 0, "slow_start_ms 0: full weight at once" },
+	{ 100, SLOW_START_MS, 2500, 2500, 100, "a quarter of slow start: a quarter of the weight" },
+	{ 100, SLOW_START_MS, 5000, 5000, 100, "half way: half" },
+	{ 100, SLOW_START_MS, 7500, 7500, 100, "three quarters" },
+	{ 100, SLOW_START_MS, 10000, 10000, 0, "slow_start_ms after: full weight" },
+	{ 100, SLOW_START_MS, 3600000, 10000, 0, "long after: full weight" },
+	{ 1000, SLOW_START_MS, 9990, 99900, 100, "just before the end" },
+	{ 1, SLOW_START_MS, 2500, 25, 1, "weight 1 ramps too, in hundredths" },
+	{ 4, SLOW_START_MS, 1000, 40, 1, "4 x 0.1" },
+	{ 100, 0, 0, 10000, 0, "slow_start_ms 0: full weight at once" },
 };
 
 START_TEST(test_slow_start_weight)
@@ -742,7 +743,8 @@ START_TEST(test_slow_start_weight)
 		      ramps[_i].weight, (unsigned long long)ramps[_i].elapsed, got,
 		      ramps[_i].expect);
 	/* a backend that never left is never ramped */
-	ck_assert_uint_eq(balancer_effective_weight(b, steady, up_at + ramps[_i].elapsed), 100);
+	ck_assert_uint_eq(balancer_effective_weight(b, steady, up_at + ramps[_i].elapsed),
+			  100 * BALANCER_WEIGHT_SCALE);
 	balancer_free(b);
 }
 END_TEST
@@ -752,7 +754,7 @@ static const struct {
 	unsigned permille;		/* the recovering backend's share of picks */
 	const char *rule;
 } rr_ramps[] = {
-	{ 0, 10, "just up: 1 against 100, a trickle" },
+	{ 0, 0, "just up: 1 against 10000, a trickle" },
 	{ 2500, 200, "25 against 100: a fifth of the picks" },
 	{ 5000, 333, "50 against 100: a third" },
 	{ 7500, 429, "75 against 100" },
