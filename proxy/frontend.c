@@ -301,12 +301,15 @@ static enum MHD_Result respond_stream(struct request *rq)
 	if (r == NULL)
 		return respond_error(rq, 500, "out of memory");
 	add_object_fields(r, o);
-	if (strcmp(rq->x_cache, "HIT") == 0) {
-		char age[24];
+	{
+		long long age = policy_current_age(o->initial_age, o->response_time, time(NULL));
+		char age_s[24];
 
-		snprintf(age, sizeof(age), "%lld",
-			 policy_current_age(o->initial_age, o->response_time, time(NULL)));
-		add_field(r, "Age", age);
+		/* a HIT always says its age; a MISS passes on an age the backend reported */
+		if (strcmp(rq->x_cache, "HIT") == 0 || age > 0) {
+			snprintf(age_s, sizeof(age_s), "%lld", age);
+			add_field(r, "Age", age_s);
+		}
 	}
 	add_field(r, "X-Cache", rq->x_cache);
 	ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
@@ -317,6 +320,16 @@ static enum MHD_Result respond_stream(struct request *rq)
 }
 
 /* ---- fetches ---------------------------------------------------------------------------- */
+
+/* object.h's on_complete: a complete, storable response goes into the cache before any
+ * reader sees its end (the object's lock is held; cache_insert() takes only its own). */
+static void store_object(struct object *o, void *data)
+{
+	struct frontend *fe = data;
+
+	o->entry.size = object_size(o);
+	cache_insert(fe->cache, &o->entry);
+}
 
 static struct object *make_object(void *arg)
 {
@@ -329,6 +342,10 @@ static struct object *make_object(void *arg)
 	if (o) {
 		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
 		o->plain = rq->coalesce;
+		if (o->candidate) {
+			o->on_complete = store_object;
+			o->on_complete_data = rq->fe;
+		}
 	}
 	return o;
 }
@@ -338,9 +355,16 @@ static struct object *lookup_stored(void *arg)
 {
 	struct request *rq = arg;
 
+	struct object *o;
+
 	if (!rq->lookup || (rq->policy.cc.flags & CC_NO_CACHE))
 		return NULL;	/* this request may not be answered from the store */
-	return (struct object *)cache_lookup(rq->fe->cache, rq->key, rq->key_len);
+	o = (struct object *)cache_lookup(rq->fe->cache, rq->key, rq->key_len);
+	if (o && policy_current_age(o->initial_age, o->response_time, time(NULL)) >= o->lifetime) {
+		object_put(o);	/* stale: this request starts the one fetch others join */
+		return NULL;
+	}
+	return o;
 }
 
 /* What building the upstream request's fields collects. */
@@ -601,13 +625,10 @@ static void hook_finished(void *data, struct object *o)
 	pthread_mutex_lock(&o->lock);
 	store = o->state == OBJECT_COMPLETE && o->storable;
 	pthread_mutex_unlock(&o->lock);
-	/* stored before it leaves the coalescing table: a request in between finds one or
-	 * the other, never neither */
-	if (store) {
-		o->entry.size = object_size(o);
-		if (cache_insert(fe->cache, &o->entry) == 0)
-			inflight_unmark(fe->inflight, o->entry.key, o->entry.key_len);
-	}
+	/* stored already (store_object(), when it completed): it leaves the coalescing table
+	 * only now, so a request in between finds one or the other, never neither */
+	if (store)
+		inflight_unmark(fe->inflight, o->entry.key, o->entry.key_len);
 	inflight_remove(fe->inflight, o);
 }
 

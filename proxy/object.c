@@ -303,6 +303,8 @@ static void complete(struct object *o)
 			o->cap = o->len;
 		}
 	}
+	if (o->storable && o->on_complete)
+		o->on_complete(o, o->on_complete_data);
 }
 
 int object_append(struct object *o, const char *data, size_t n)
@@ -311,6 +313,11 @@ int object_append(struct object *o, const char *data, size_t n)
 	int ret = 0;
 
 	pthread_mutex_lock(&o->lock);
+	if (o->state != OBJECT_STREAMING) {
+		/* more than the announced length: the writer must give up */
+		pthread_mutex_unlock(&o->lock);
+		return -EPIPE;
+	}
 	if (o->storable && o->len + n > o->max_size) {
 		/* too big to keep: it streams through, and what was read can go */
 		o->storable = false;
@@ -322,8 +329,7 @@ int object_append(struct object *o, const char *data, size_t n)
 		o->paused = true;
 		ret = -EAGAIN;
 	} else if (!reserve(o, n)) {
-		o->paused = true;	/* out of memory for now: wait for readers */
-		ret = -EAGAIN;
+		ret = -ENOMEM;		/* the writer fails the fetch: nothing would wake it */
 	} else {
 		memcpy(o->body + o->len, data, n);
 		o->len += n;

@@ -79,6 +79,11 @@ struct object {
 	/* set by the creator before the fetch starts */
 	bool candidate;			/* a GET the cache may keep: a complete storable
 					 * response goes into the cache */
+	/* called under the object's lock the moment a storable body is complete, before any
+	 * reader can see the end of it: the front end stores it there, so a client that read
+	 * the last byte and asks again finds it. Takes no lock but the cache's. May be NULL. */
+	void (*on_complete)(struct object *o, void *data);
+	void *on_complete_data;
 	bool plain;			/* others could share its response (no conditional,
 					 * Range or Authorization): an unshareable one marks
 					 * the key hit-for-miss */
@@ -164,7 +169,8 @@ bool object_fields_done(struct object *o, bool storable, bool shared);
 /* Appends body bytes; the byte that completes a known Content-Length makes the object
  * COMPLETE at once. Returns 0; -EAGAIN when the window is full: nothing was taken, the
  * object is marked paused and on_space() will be called when readers make room; or -EPIPE
- * when nobody reads a body that is not kept: the writer should give up. A storable body
+ * when nobody reads a body that is not kept or the object is already complete, or
+ * -ENOMEM: the writer should give up. A storable body
  * that outgrows max_size stops being kept (it streams through). */
 int object_append(struct object *o, const char *data, size_t n);
 

@@ -122,6 +122,7 @@ static void post_note(struct object *o, enum note_kind kind)
 {
 	struct upstream *u = NULL;
 	struct note *n;
+	bool stopping;
 
 	/* the fetch is freed only after object_finish() cleared writer_data, under this lock */
 	pthread_mutex_lock(&o->lock);
@@ -130,6 +131,11 @@ static void post_note(struct object *o, enum note_kind kind)
 	pthread_mutex_unlock(&o->lock);
 	if (u == NULL)
 		return;
+	pthread_mutex_lock(&u->lock);
+	stopping = u->stopping;
+	pthread_mutex_unlock(&u->lock);
+	if (stopping)
+		return;		/* every fetch is failed by now: nothing to pause or abort */
 	n = malloc(sizeof(*n));
 	if (n == NULL) {
 		log_error("out of memory: a paused or abandoned fetch waits for its timeout");
@@ -261,6 +267,8 @@ static bool fields_complete(struct fetch *f)
 		f->error = "the backend sent an invalid Content-Length";
 		return false;
 	}
+	if (headers_get(&f->fields, "Transfer-Encoding"))
+		f->length = -1;		/* RFC 9112 §6.3: the transfer coding frames the body */
 	policy_response_read(&pr, f->status, &f->fields, now);
 	headers_strip_hop_by_hop(&f->fields);
 	headers_remove(&f->fields, "Content-Length");
@@ -360,7 +368,10 @@ static size_t write_cb(char *b, size_t size, size_t n, void *p)
 		f->paused = true;
 		return CURL_WRITEFUNC_PAUSE;
 	case -EPIPE:
-		f->error = "every client left";
+		f->error = "every client left, or the body outran its Content-Length";
+		return 0;
+	case -ENOMEM:
+		f->error = "the proxy is out of memory";
 		return 0;
 	}
 	f->last_ms = upstream_now_ms();
@@ -465,6 +476,10 @@ static int fetch_setup(struct upstream *u, struct fetch *f)
 	SET(CURLOPT_WRITEDATA, f);
 	SET(CURLOPT_PRIVATE, f);
 	SET(CURLOPT_ERRORBUFFER, f->errbuf);
+	/* libcurl silently sends a request again when a reused connection dies before any
+	 * answer; a request that is not idempotent must never travel twice */
+	if (!method_idempotent(method))
+		SET(CURLOPT_FRESH_CONNECT, 1L);
 	if (strcmp(method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (f->spec.body || strcmp(method, "POST") == 0) {
@@ -879,6 +894,13 @@ void upstream_free(struct upstream *u)
 {
 	if (u == NULL)
 		return;
+	while (u->notes) {
+		struct note *n = u->notes;
+
+		u->notes = n->next;
+		object_put(n->obj);
+		free(n);
+	}
 	curl_multi_cleanup(u->multi);
 	pthread_mutex_destroy(&u->lock);
 	free(u->health_path);
@@ -893,6 +915,8 @@ int upstream_submit(struct upstream *u, struct fetch_spec *spec)
 
 	if (f == NULL) {
 		object_finish(spec->obj, false, 503, "the proxy is out of memory");
+		if (u->cfg.hooks->finished)
+			u->cfg.hooks->finished(u->cfg.hooks_data, spec->obj);
 		fetch_spec_free(spec);
 		return -ENOMEM;
 	}
