@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "opts.h"
+#include "server.h"
 #include "pattern.h"
 
 #define PROG "mtps-refserver"
@@ -159,31 +160,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return MHD_queue_response(c, MHD_HTTP_OK, resp);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[1024];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_warn("libmicrohttpd: %s", msg);
-}
-
-static void report_ready(int fd, unsigned port)
-{
-	char line[16];
-	int n;
-
-	if (fd < 0)
-		return;
-	n = snprintf(line, sizeof(line), "%u\n", port);
-	if (write(fd, line, (size_t)n) != n)
-		log_warn("--ready-fd %d: %s", fd, strerror(errno));
-	close(fd);
-}
-
 int main(int argc, char **argv)
 {
 	struct settings s;
@@ -250,7 +226,7 @@ int main(int argc, char **argv)
 							     (intptr_t)s.conn_memory, NULL };
 	tuning[ntuning] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, resp,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				  MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,
 				  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				  MHD_OPTION_ARRAY, tuning,
 				  MHD_OPTION_END);
@@ -267,7 +243,7 @@ int main(int argc, char **argv)
 		 "connection memory %" PRIu64 "%s",
 		 s.listen, info->port, s.threads, s.threads == 1 ? "" : "s", s.size,
 		 s.conn_memory, s.conn_memory ? "" : " (MHD default)");
-	report_ready(s.ready_fd, info->port);
+	server_report_ready(s.ready_fd, (int)info->port);
 
 	if (sigwait(&sigs, &sig) == 0) {
 		log_info("%s: stopping", strsignal(sig));

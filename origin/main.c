@@ -27,6 +27,7 @@
 #include "api.h"
 #include "log.h"
 #include "opts.h"
+#include "server.h"
 #include "users.h"
 
 #define PROG "mtps-origin"
@@ -156,7 +157,7 @@ static int listen_on(const char *addr, int port, int *bound_port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1;
+	char where[INET6_ADDRSTRLEN + 16];
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -171,35 +172,8 @@ static int listen_on(const char *addr, int port, int *bound_port)
 		log_error("--bind %s: not an IPv4 or IPv6 address", addr);
 		return -1;
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-		log_error("cannot listen on %s port %d: %s%s", addr, port, strerror(errno),
-			  errno == EADDRINUSE ? " (is another server running there?)" : "");
-		close(fd);
-		return -1;
-	}
-	len = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &len);
-	*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[1024];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_warn("libmicrohttpd: %s", msg);
+	snprintf(where, sizeof(where), "%s port %d", addr, port);
+	return server_listen(&ss, len, where, bound_port);
 }
 
 static int seed(struct users *users, int n)
@@ -218,19 +192,6 @@ static int seed(struct users *users, int n)
 		}
 	}
 	return 0;
-}
-
-static void report_ready(int fd, int port)
-{
-	char line[16];
-	int n;
-
-	if (fd < 0)
-		return;
-	n = snprintf(line, sizeof(line), "%d\n", port);
-	if (write(fd, line, (size_t)n) != n)
-		log_warn("--ready-fd %d: %s", fd, strerror(errno));
-	close(fd);
 }
 
 /* Reads one signal from <sigfd>, blocking. Returns its number, or -1 after logging. A
@@ -384,7 +345,7 @@ int main(int argc, char **argv)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, api_handler, &api,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first, to catch every message */
+		MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,	/* first, to catch every message */
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.max_connections,
@@ -399,7 +360,7 @@ int main(int argc, char **argv)
 	listen_fd = -1;		/* MHD's now, until MHD_quiesce_daemon() hands it back */
 	log_info("%s listening on %s port %d with %u threads (latency %d ms, %d users)",
 		 s.name, s.bind, port, threads, s.latency_ms, s.seed_users);
-	report_ready(s.ready_fd, port);
+	server_report_ready(s.ready_fd, port);
 
 	sig = wait_for_stop(sigfd);
 	if (sig < 0)

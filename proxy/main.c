@@ -32,6 +32,7 @@
 #include "inflight.h"
 #include "log.h"
 #include "opts.h"
+#include "server.h"
 #include "upstream.h"
 
 #define PROG "mtps-proxy"
@@ -279,52 +280,10 @@ static int listen_on(const char *where, int *bound_port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, one = 1;
 
 	if (parse_listen(where, &ss, &len))
 		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_error("socket: %s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-		log_error("cannot listen on %s: %s%s", where, strerror(errno),
-			  errno == EADDRINUSE ? " (is another server running there?)" : "");
-		close(fd);
-		return -1;
-	}
-	len = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &len);
-	*bound_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						     : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[1024];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_warn("libmicrohttpd: %s", msg);
-}
-
-static void report_ready(int fd, int port)
-{
-	char line[16];
-	int n;
-
-	if (fd < 0)
-		return;
-	n = snprintf(line, sizeof(line), "%d\n", port);
-	if (write(fd, line, (size_t)n) != n)
-		log_warn("--ready-fd %d: %s", fd, strerror(errno));
-	close(fd);
+	return server_listen(&ss, len, where, bound_port);
 }
 
 /* Reads one signal from <sigfd>, blocking. Returns its number, or -1 after logging. */
@@ -480,7 +439,7 @@ int main(int argc, char **argv)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, frontend_handler, &fe,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first, to catch every message */
+		MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,	/* first, to catch every message */
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_ARRAY, pool,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.max_connections,
@@ -499,7 +458,7 @@ int main(int argc, char **argv)
 		 " bytes, objects up to %zu bytes, %s eviction",
 		 s.listen, port, threads, s.backends.n, s.balance, s.cache_size, max_object,
 		 s.eviction);
-	report_ready(s.ready_fd, port);
+	server_report_ready(s.ready_fd, port);
 
 	do
 		sig = read_signal(sigfd);

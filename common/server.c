@@ -1,0 +1,62 @@
+/* server.c - the start-up steps every mtps server shares (see server.h). */
+#include "config.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int server_listen(const struct sockaddr_storage *ss, socklen_t len, const char *where,
+		  int *bound_port)
+{
+	struct sockaddr_storage got;
+	socklen_t got_len = sizeof(got);
+	int fd, one = 1;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, 1024) < 0) {
+		log_error("cannot listen on %s: %s%s", where, strerror(errno),
+			  errno == EADDRINUSE ? " (is another server running there?)" : "");
+		close(fd);
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&got, &got_len);
+	*bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+						      : ((struct sockaddr_in6 *)&got)->sin6_port);
+	return fd;
+}
+
+void server_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_warn("libmicrohttpd: %s", msg);
+}
+
+void server_report_ready(int fd, int port)
+{
+	char line[16];
+	int n;
+
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%d\n", port);
+	if (write(fd, line, (size_t)n) != n)
+		log_warn("--ready-fd %d: %s", fd, strerror(errno));
+	close(fd);
+}

@@ -1,0 +1,22 @@
+/* server.h - what every mtps server's main() does the same way: create its listening
+ * socket, log libmicrohttpd's messages, and tell a supervisor (or a test) it is ready.
+ * Called from main() only. */
+#ifndef MTPS_SERVER_H
+#define MTPS_SERVER_H
+
+#include <stdarg.h>
+#include <sys/socket.h>
+
+/* Creates a listening socket on <ss> (<len> bytes) ourselves, so that "address in use" is
+ * reported plainly and port 0 can tell which port it got (*bound_port). <where> names the
+ * address in messages. Returns the socket, or -1 after logging why. */
+int server_listen(const struct sockaddr_storage *ss, socklen_t len, const char *where,
+		  int *bound_port);
+
+/* MHD_OPTION_EXTERNAL_LOGGER: libmicrohttpd's messages as warnings, one line each. */
+void server_mhd_log(void *cls, const char *fmt, va_list ap);
+
+/* --ready-fd: writes "<port>\n" to <fd> and closes it; nothing when fd < 0. */
+void server_report_ready(int fd, int port);
+
+#endif
