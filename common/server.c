@@ -5,8 +5,12 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -59,4 +63,62 @@ void server_report_ready(int fd, int port)
 	if (write(fd, line, (size_t)n) != n)
 		log_warn("--ready-fd %d: %s", fd, strerror(errno));
 	close(fd);
+}
+
+int server_read_signal(int sigfd, const char *hup_message)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	do
+		n = read(sigfd, &si, sizeof(si));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(si)) {
+		log_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	if (si.ssi_signo == SIGHUP)
+		log_info("SIGHUP: %s", hup_message);
+	return (int)si.ssi_signo;
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_drain(atomic_long *in_flight, int idle_fd, int sigfd, uint64_t timeout_ms,
+		  const char *hup_message)
+{
+	uint64_t deadline = monotonic_ms() + timeout_ms;
+
+	while (atomic_load(in_flight) > 0) {
+		struct pollfd pfd[2] = { { idle_fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		uint64_t now = monotonic_ms();
+		int r;
+
+		if (now >= deadline) {
+			log_warn("drain timeout: closing %ld requests in flight",
+				 atomic_load(in_flight));
+			return;
+		}
+		r = poll(pfd, 2, (int)(deadline - now));
+		if (r < 0 && errno != EINTR)
+			return;
+		if ((pfd[1].revents & POLLIN) &&
+		    server_read_signal(sigfd, hup_message) != SIGHUP) {
+			log_warn("second stop signal: closing %ld requests in flight",
+				 atomic_load(in_flight));
+			return;
+		}
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(idle_fd, &v, sizeof(v)) < 0)
+				return;
+		}
+	}
 }

@@ -5,6 +5,8 @@
 #define MTPS_SERVER_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* Creates a listening socket on <ss> (<len> bytes) ourselves, so that "address in use" is
@@ -18,5 +20,15 @@ void server_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* --ready-fd: writes "<port>\n" to <fd> and closes it; nothing when fd < 0. */
 void server_report_ready(int fd, int port);
+
+/* Reads one signal from <sigfd> (a signalfd), blocking. Returns its number, or -1 after
+ * logging. A SIGHUP is logged as <hup_message>. */
+int server_read_signal(int sigfd, const char *hup_message);
+
+/* The drain after a stop signal: waits until <in_flight> is 0 (<idle_fd>, an eventfd, is
+ * written when it gets there), <timeout_ms> passes, or another stop signal arrives; logs
+ * why it stopped waiting early. */
+void server_drain(atomic_long *in_flight, int idle_fd, int sigfd, uint64_t timeout_ms,
+		  const char *hup_message);
 
 #endif

@@ -31,6 +31,7 @@
 #include "users.h"
 
 #define PROG "mtps-origin"
+#define HUP_MESSAGE "mtps-origin has nothing to reload"
 #define SEED_TIME 1767225600	/* 2026-01-01T00:00:00Z */
 
 struct settings {
@@ -194,66 +195,15 @@ static int seed(struct users *users, int n)
 	return 0;
 }
 
-/* Reads one signal from <sigfd>, blocking. Returns its number, or -1 after logging. A
- * SIGHUP is logged here: mtps-origin has nothing to reload. */
-static int read_signal(int sigfd)
-{
-	struct signalfd_siginfo si;
-	ssize_t n;
-
-	do
-		n = read(sigfd, &si, sizeof(si));
-	while (n < 0 && errno == EINTR);
-	if (n != sizeof(si)) {
-		log_error("signalfd: %s", strerror(errno));
-		return -1;
-	}
-	if (si.ssi_signo == SIGHUP)
-		log_info("SIGHUP: mtps-origin has nothing to reload");
-	return (int)si.ssi_signo;
-}
-
 /* Waits for SIGTERM or SIGINT. */
 static int wait_for_stop(int sigfd)
 {
 	int sig;
 
 	do
-		sig = read_signal(sigfd);
+		sig = server_read_signal(sigfd, HUP_MESSAGE);
 	while (sig == SIGHUP);
 	return sig;
-}
-
-/* Waits until nothing is in flight, the drain timeout passes, or another stop signal. */
-static void drain(struct api *api, int sigfd, uint64_t timeout_ms)
-{
-	uint64_t deadline = delay_now_ms() + timeout_ms;
-
-	while (atomic_load(&api->in_flight) > 0) {
-		struct pollfd pfd[2] = { { api->idle_fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-		uint64_t now = delay_now_ms();
-		int r;
-
-		if (now >= deadline) {
-			log_warn("drain timeout: closing %ld requests in flight",
-				 atomic_load(&api->in_flight));
-			return;
-		}
-		r = poll(pfd, 2, (int)(deadline - now));
-		if (r < 0 && errno != EINTR)
-			return;
-		if ((pfd[1].revents & POLLIN) && read_signal(sigfd) != SIGHUP) {
-			log_warn("second stop signal: closing %ld requests in flight",
-				 atomic_load(&api->in_flight));
-			return;
-		}
-		if (pfd[0].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(api->idle_fd, &v, sizeof(v)) < 0)
-				return;
-		}
-	}
 }
 
 int main(int argc, char **argv)
@@ -374,7 +324,7 @@ int main(int argc, char **argv)
 	listen_fd = MHD_quiesce_daemon(daemon);
 	if (listen_fd >= 0)
 		shutdown(listen_fd, SHUT_RDWR);
-	drain(&api, sigfd, s.drain_timeout_ms);
+	server_drain(&api.in_flight, api.idle_fd, sigfd, s.drain_timeout_ms, HUP_MESSAGE);
 	status = 0;
 out:
 	/* Order matters: the workers may call delay_add() until MHD_stop_daemon() returns,

@@ -36,6 +36,7 @@
 #include "upstream.h"
 
 #define PROG "mtps-proxy"
+#define HUP_MESSAGE "reloading is not supported yet; nothing changed"
 #define HIT_FOR_MISS_MAX 100000	/* keys remembered as uncacheable at once */
 
 struct settings {
@@ -286,56 +287,6 @@ static int listen_on(const char *where, int *bound_port)
 	return server_listen(&ss, len, where, bound_port);
 }
 
-/* Reads one signal from <sigfd>, blocking. Returns its number, or -1 after logging. */
-static int read_signal(int sigfd)
-{
-	struct signalfd_siginfo si;
-	ssize_t n;
-
-	do
-		n = read(sigfd, &si, sizeof(si));
-	while (n < 0 && errno == EINTR);
-	if (n != sizeof(si)) {
-		log_error("signalfd: %s", strerror(errno));
-		return -1;
-	}
-	if (si.ssi_signo == SIGHUP)
-		log_info("SIGHUP: reloading is not supported yet; nothing changed");
-	return (int)si.ssi_signo;
-}
-
-/* Waits until nothing is in flight, <timeout_ms> passes, or another stop signal. */
-static void drain(struct frontend *fe, int sigfd, uint64_t timeout_ms)
-{
-	uint64_t deadline = upstream_now_ms() + timeout_ms;
-
-	while (atomic_load(&fe->in_flight) > 0) {
-		struct pollfd pfd[2] = { { fe->idle_fd, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-		uint64_t now = upstream_now_ms();
-		int r;
-
-		if (now >= deadline) {
-			log_warn("drain timeout: closing %ld requests in flight",
-				 atomic_load(&fe->in_flight));
-			return;
-		}
-		r = poll(pfd, 2, (int)(deadline - now));
-		if (r < 0 && errno != EINTR)
-			return;
-		if ((pfd[1].revents & POLLIN) && read_signal(sigfd) != SIGHUP) {
-			log_warn("second stop signal: closing %ld requests in flight",
-				 atomic_load(&fe->in_flight));
-			return;
-		}
-		if (pfd[0].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(fe->idle_fd, &v, sizeof(v)) < 0)
-				return;
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct settings s;
@@ -461,7 +412,7 @@ int main(int argc, char **argv)
 	server_report_ready(s.ready_fd, port);
 
 	do
-		sig = read_signal(sigfd);
+		sig = server_read_signal(sigfd, HUP_MESSAGE);
 	while (sig == SIGHUP);
 	if (sig < 0)
 		goto out;
@@ -473,7 +424,7 @@ int main(int argc, char **argv)
 	listen_fd = MHD_quiesce_daemon(daemon);
 	if (listen_fd >= 0)
 		shutdown(listen_fd, SHUT_RDWR);
-	drain(&fe, sigfd, s.drain_timeout_ms);
+	server_drain(&fe.in_flight, fe.idle_fd, sigfd, s.drain_timeout_ms, HUP_MESSAGE);
 	status = 0;
 out:
 	/* Order matters: stopping the upstream thread fails what still runs and resumes every
