@@ -54,8 +54,10 @@ enum request_phase {
  * then by that response (freed by its free callback). */
 struct stream {
 	struct object_reader reader;	/* first: the reader callbacks find the stream */
-	struct object *obj;
+	struct object *obj;		/* NULL once the response let go of it */
 	struct MHD_Connection *conn;
+	uint64_t sent;			/* body bytes handed to MHD */
+	atomic_uint refs;		/* the request's and, once queued, the response's */
 };
 
 struct request {
@@ -77,14 +79,39 @@ struct request {
 	size_t body_len, body_cap, discarded;
 	int error_status;
 	const char *error_reason;
-	const char *x_cache;
-	struct stream *stream;
+	enum exchange_cache cache;	/* what X-Cache says */
+	bool coalesced;			/* joined another request's fetch */
+	int status;			/* the status queued, 0 before */
+	uint64_t bytes_out;		/* body bytes of an answer not streamed */
+	const char *version, *user_agent, *referer;	/* MHD's, until completion */
+	uint64_t start_us;		/* monotonic */
+	struct timespec start;		/* wall clock */
+	struct stream *stream;		/* the stream not yet handed to a response */
+	struct stream *sent;		/* the stream a response reads: counts bytes */
+	int64_t upstream_us;		/* the object's, when fetched */
+	char backend[BALANCER_MAX_NAME];	/* the object's, when fetched */
 	char raw[];			/* the target as the client wrote it */
+};
+
+const char *const exchange_cache_names[] = {
+	[EXCHANGE_BYPASS] = "BYPASS",
+	[EXCHANGE_HIT] = "HIT",
+	[EXCHANGE_MISS] = "MISS",
+	[EXCHANGE_STALE] = "STALE",
+	[EXCHANGE_REVALIDATED] = "REVALIDATED",
 };
 
 static uint64_t now_ms(void)
 {
 	return upstream_now_ms();
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* ---- small answers ---------------------------------------------------------------------- */
@@ -117,7 +144,7 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 		return MHD_NO;
 	add_field(r, "Content-Type", "application/json");
 	add_field(r, "Cache-Control", "no-store");
-	add_field(r, "X-Cache", rq->x_cache ? rq->x_cache : "BYPASS");
+	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
 	if (status == 503) {
 		char after[16];
 
@@ -127,6 +154,8 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	rq->phase = REQ_ANSWERED;
+	rq->status = status;
+	rq->bytes_out = rq->head ? 0 : (uint64_t)n;
 	return ret;
 }
 
@@ -210,7 +239,9 @@ static int respond_hit(struct request *rq, struct object *o)
 	if (old)
 		MHD_destroy_response(old);
 	rq->phase = REQ_ANSWERED;
-	rq->x_cache = "HIT";
+	rq->cache = EXCHANGE_HIT;
+	rq->status = o->status;
+	rq->bytes_out = rq->head ? 0 : o->len;
 	return ret == MHD_YES ? 1 : -1;
 }
 
@@ -241,13 +272,24 @@ static void reader_wake(struct object_reader *r)
 	MHD_resume_connection(((struct stream *)r)->conn);
 }
 
+static void stream_put(struct stream *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) == 1)
+		free(s);
+}
+
+/* The reader is done: the object is let go at once (a slow reader holds a window); the
+ * byte count lives on until the request completes. */
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
 
-	object_detach(s->obj, &s->reader);
-	object_put(s->obj);
-	free(s);
+	if (s->obj) {
+		object_detach(s->obj, &s->reader);
+		object_put(s->obj);
+		s->obj = NULL;
+	}
+	stream_put(s);
 }
 
 static void request_drop_stream(struct request *rq)
@@ -264,6 +306,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n = object_read(s->obj, &s->reader, buf, max);
 
 	(void)pos;	/* the reader keeps its own position */
+	if (n > 0)
+		s->sent += (uint64_t)n;
 	if (n == OBJECT_EOF)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (n == OBJECT_ERROR)
@@ -293,8 +337,12 @@ static enum MHD_Result respond_stream(struct request *rq)
 				: o->length < STREAM_BLOCK_MIN ? STREAM_BLOCK_MIN
 							       : (size_t)o->length;
 		r = MHD_create_response_from_callback(size, block, stream_read, s, stream_free);
-		if (r)
-			rq->stream = NULL;	/* the response's now */
+		if (r) {
+			/* the response's now; the request keeps a reference for the count */
+			atomic_fetch_add(&s->refs, 1);
+			rq->sent = s;
+			rq->stream = NULL;
+		}
 	} else {
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	}
@@ -306,15 +354,20 @@ static enum MHD_Result respond_stream(struct request *rq)
 		char age_s[24];
 
 		/* a HIT always says its age; a MISS passes on an age the backend reported */
-		if (strcmp(rq->x_cache, "HIT") == 0 || age > 0) {
+		if (rq->cache == EXCHANGE_HIT || age > 0) {
 			snprintf(age_s, sizeof(age_s), "%lld", age);
 			add_field(r, "Age", age_s);
 		}
 	}
-	add_field(r, "X-Cache", rq->x_cache);
+	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
+	if (o->backend[0] && rq->cache != EXCHANGE_HIT) {
+		memcpy(rq->backend, o->backend, sizeof(rq->backend));
+		rq->upstream_us = o->upstream_us;
+	}
 	ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
 	MHD_destroy_response(r);
 	rq->phase = REQ_ANSWERED;
+	rq->status = o->status;
 	request_drop_stream(rq);	/* body-less answers are done with the object */
 	return ret;
 }
@@ -506,6 +559,7 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return respond_error(rq, 503, "the proxy is out of memory");
+	atomic_init(&s->refs, 1);
 	s->reader.suspend = reader_suspend;
 	s->reader.wake = reader_wake;
 	s->conn = rq->conn;
@@ -535,9 +589,10 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	rq->stream = s;
 	rq->phase = REQ_WAITING;
 	if (claim == INFLIGHT_JOINED) {
+		rq->coalesced = true;
 		pthread_mutex_lock(&o->lock);
 		if (o->state == OBJECT_COMPLETE && o->storable)
-			rq->x_cache = "HIT";	/* whole and kept: answered from memory */
+			rq->cache = EXCHANGE_HIT;	/* whole and kept: answered from memory */
 		pthread_mutex_unlock(&o->lock);
 		if (object_wait_fields(o, &s->reader))
 			return MHD_YES;
@@ -645,6 +700,7 @@ struct field_scan {
 	bool authorization, conditional, range;
 	struct cache_control cc;
 	bool cache_control, pragma_no_cache;
+	const char *user_agent, *referer;
 };
 
 static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *name,
@@ -665,6 +721,10 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
 		policy_cc_parse(&f->cc, value);
 	} else if (strcasecmp(name, "Pragma") == 0 && headers_list_has(value, "no-cache")) {
 		f->pragma_no_cache = true;
+	} else if (strcasecmp(name, "User-Agent") == 0) {
+		f->user_agent = value;
+	} else if (strcasecmp(name, "Referer") == 0) {
+		f->referer = value;
 	}
 	return MHD_YES;
 }
@@ -736,9 +796,12 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 	int status;
 
 	rq->method = method;
+	rq->version = version;
 	memset(&f, 0, sizeof(f));
 	policy_cc_init(&f.cc);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, scan_field, &f);
+	rq->user_agent = f.user_agent;
+	rq->referer = f.referer;
 	status = http_framing_check(&f.framing, strcmp(version, MHD_HTTP_VERSION_1_1) == 0,
 				    fe->cfg.max_body, &reason);
 	if (status) {
@@ -759,7 +822,7 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 	rq->lookup = (rq->get || rq->head) && !f.authorization;
 	rq->coalesce = rq->get && !f.authorization && !f.conditional && !f.range &&
 		       !(f.cc.flags & CC_NO_STORE);
-	rq->x_cache = rq->lookup ? "MISS" : "BYPASS";
+	rq->cache = rq->lookup ? EXCHANGE_MISS : EXCHANGE_BYPASS;
 }
 
 /* Keeps up to --max-body bytes of the request body; past that, drops them and remembers
@@ -837,6 +900,8 @@ void *frontend_uri_log(void *cls, const char *uri, struct MHD_Connection *connec
 	rq->conn = connection;
 	memcpy(rq->raw, uri, len + 1);
 	rq->target = rq->raw;
+	rq->start_us = now_us();
+	clock_gettime(CLOCK_REALTIME, &rq->start);
 	atomic_fetch_add(&fe->in_flight, 1);
 	return rq;
 }
@@ -877,17 +942,59 @@ enum MHD_Result frontend_handler(void *cls, struct MHD_Connection *connection,
 	return MHD_YES;
 }
 
+/* Tells every observer what the request was. */
+static void report_exchange(struct request *rq, struct MHD_Connection *conn,
+			    enum MHD_RequestTerminationCode toe)
+{
+	struct frontend *fe = rq->fe;
+	char addr[INET6_ADDRSTRLEN + 8];
+	struct exchange ex = {
+		.method = rq->method ? rq->method : "-",
+		.target = rq->raw,
+		.version = rq->version ? rq->version : "-",
+		.host = rq->host ? rq->host : "",
+		.client = addr,
+		.user_agent = rq->user_agent,
+		.referer = rq->referer,
+		.status = rq->status,
+		.cache = rq->cache,
+		.completed = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
+		.coalesced = rq->coalesced,
+		.bytes_in = rq->body_len,
+		.bytes_out = rq->sent ? rq->sent->sent : rq->bytes_out,
+		.upstream_us = -1,
+		.total_us = now_us() - rq->start_us,
+		.start = rq->start,
+	};
+
+	if (rq->backend[0]) {
+		ex.backend = rq->backend;
+		ex.upstream_us = rq->upstream_us;
+	}
+	client_address(conn, addr, sizeof(addr));
+	for (unsigned i = 0; i < fe->nobservers; i++)
+		fe->observers[i].fn(fe->observers[i].data, &ex);
+}
+
+void frontend_observe(struct frontend *fe, exchange_observer_fn *fn, void *data)
+{
+	if (fe->nobservers < FRONTEND_MAX_OBSERVERS)
+		fe->observers[fe->nobservers++] = (struct frontend_observer){fn, data};
+}
+
 void frontend_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
 			enum MHD_RequestTerminationCode toe)
 {
 	struct frontend *fe = cls;
 	struct request *rq = *con_cls;
 
-	(void)connection;
-	(void)toe;
 	if (rq == NULL)
 		return;
 	request_drop_stream(rq);
+	if (fe->nobservers)
+		report_exchange(rq, connection, toe);
+	if (rq->sent)
+		stream_put(rq->sent);
 	if (rq->target_owned)
 		free(rq->target);
 	free(rq->key);

@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 
 #include "cache.h"
+#include "exchange.h"
 #include "inflight.h"
 #include "upstream.h"
 
@@ -31,8 +32,17 @@ struct frontend_config {
 	unsigned retry_after_s;		/* Retry-After on a 503 when every backend is down */
 };
 
+#define FRONTEND_MAX_OBSERVERS 4
+
+struct frontend_observer {
+	exchange_observer_fn *fn;
+	void *data;
+};
+
 struct frontend {
 	struct frontend_config cfg;
+	struct frontend_observer observers[FRONTEND_MAX_OBSERVERS];
+	unsigned nobservers;
 	struct cache *cache;
 	struct inflight *inflight;
 	struct upstream *upstream;
@@ -40,6 +50,10 @@ struct frontend {
 	atomic_bool draining;
 	int idle_fd;			/* eventfd: written when a drain sees in_flight reach 0 */
 };
+
+/* Adds an observer told of every completed request (exchange.h), on the worker thread
+ * that completed it. Call before the daemon starts; at most FRONTEND_MAX_OBSERVERS. */
+void frontend_observe(struct frontend *fe, exchange_observer_fn *fn, void *data);
 
 /* The hooks the upstream thread calls (upstream_config.hooks, data = the frontend). */
 extern const struct upstream_hooks frontend_upstream_hooks;

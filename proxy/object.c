@@ -37,6 +37,7 @@ struct object *object_new(const char *key, size_t key_len, size_t max_size, size
 	o->window = window;
 	o->max_readers = max_readers;
 	o->hit_age = -1;
+	o->upstream_us = -1;
 	return o;
 }
 

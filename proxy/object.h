@@ -96,6 +96,8 @@ struct object {
 	time_t response_time;
 	long long initial_age;		/* corrected_initial_age, seconds */
 	long long lifetime;		/* freshness lifetime, seconds */
+	char backend[272];		/* "host:port" that answered (BALANCER_MAX_NAME) */
+	int64_t upstream_us;		/* request sent to fields received */
 	int error_status;		/* FAILED before STREAMING: 502, 503 or 504 */
 	const char *error_reason;	/* static string */
 

@@ -51,6 +51,7 @@ struct fetch {
 	const char *error;		/* why a callback stopped the transfer */
 	time_t request_time;
 	uint64_t started_ms, last_ms;
+	uint64_t started_us;		/* this try's request went out */
 	struct fetch *prev, *next;	/* the running list, or the inbox */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -103,6 +104,14 @@ uint64_t upstream_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 void fetch_spec_free(struct fetch_spec *spec)
@@ -301,6 +310,8 @@ static bool fields_complete(struct fetch *f)
 		log_debug("not stored: %s: %s", o->entry.key, why ? why : "?");
 	f->fields_done = true;
 	f->last_ms = upstream_now_ms();
+	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
+	o->upstream_us = (int64_t)(now_us() - f->started_us);
 	if (!object_fields_done(o, storable, shared)) {
 		f->error = "every client left";
 		return false;
@@ -521,6 +532,7 @@ static bool fetch_try(struct upstream *u, struct fetch *f, int *status, const ch
 		return false;
 	}
 	f->started_ms = f->last_ms = now;
+	f->started_us = now_us();
 	return true;
 }
 
