@@ -400,6 +400,48 @@ bool cache_remove(struct cache *c, const char *key, size_t key_len)
 	return e != NULL;
 }
 
+size_t cache_remove_matching(struct cache *c, cache_match_fn *match, void *arg)
+{
+	size_t removed = 0;
+
+	for (size_t i = 0; i < SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		struct cache_entry *gone = NULL;
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b < s->nbuckets; b++) {
+			struct cache_entry **pp = &s->buckets[b];
+
+			while (*pp) {
+				struct cache_entry *e = *pp;
+
+				if (!match(e->key, e->key_len, arg)) {
+					pp = &e->bucket_next;
+					continue;
+				}
+				*pp = e->bucket_next;
+				e->in_table = false;
+				s->count--;
+				pthread_mutex_lock(&c->qlock);
+				dequeue(c, e);
+				pthread_mutex_unlock(&c->qlock);
+				e->bucket_next = gone;	/* released with no lock held */
+				gone = e;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+		while (gone) {
+			struct cache_entry *e = gone;
+
+			gone = e->bucket_next;
+			e->bucket_next = NULL;
+			release(e);
+			removed++;
+		}
+	}
+	return removed;
+}
+
 void cache_get_stats(struct cache *c, struct cache_stats *st)
 {
 	pthread_mutex_lock(&c->qlock);

@@ -99,6 +99,15 @@ int cache_insert(struct cache *c, struct cache_entry *e);
 /* Removes the entry stored under <key>. Returns true when there was one. */
 bool cache_remove(struct cache *c, const char *key, size_t key_len);
 
+/* Says whether the entry with <key> should go; called under a shard lock: it must not call
+ * into the store. */
+typedef bool cache_match_fn(const char *key, size_t key_len, void *arg);
+
+/* Removes every entry whose key <match> accepts (purges, bans, and the variants of one URL,
+ * whose keys begin with its primary key). Walks the whole store, one shard at a time.
+ * Returns how many were removed. */
+size_t cache_remove_matching(struct cache *c, cache_match_fn *match, void *arg);
+
 void cache_get_stats(struct cache *c, struct cache_stats *st);
 
 #endif

@@ -67,6 +67,14 @@ struct note {
 	struct note *next;
 };
 
+/* A function another thread runs on the upstream thread (upstream_call()). */
+struct call {
+	void (*fn)(struct upstream *u, void *arg);
+	void *arg;
+	bool done;			/* under the upstream's lock */
+	struct call *next;
+};
+
 /* An active health check of one backend. */
 struct probe {
 	enum transfer_kind kind;	/* first: see transfer_kind */
@@ -88,6 +96,8 @@ struct upstream {
 	pthread_mutex_t lock;		/* guards the inbox and stopping */
 	struct fetch *inbox_head, *inbox_tail;
 	struct note *notes;
+	struct call *calls;
+	pthread_cond_t call_done;
 	bool stopping;
 
 	/* the upstream thread's own */
@@ -779,6 +789,54 @@ static long poll_timeout(const struct upstream *u, uint64_t now)
 	return (long)t;
 }
 
+/* Runs the calls other threads posted, in order, and tells each caller. With <u> stopping
+ * they still run: a caller always gets its answer. */
+static void run_calls(struct upstream *u, struct call *calls)
+{
+	struct call *in_order = NULL;
+
+	while (calls) {		/* posted newest first */
+		struct call *c = calls;
+
+		calls = c->next;
+		c->next = in_order;
+		in_order = c;
+	}
+	while (in_order) {
+		struct call *c = in_order;
+
+		in_order = c->next;
+		c->fn(u, c->arg);
+		pthread_mutex_lock(&u->lock);
+		c->done = true;
+		pthread_cond_broadcast(&u->call_done);
+		pthread_mutex_unlock(&u->lock);
+	}
+}
+
+int upstream_call(struct upstream *u, void (*fn)(struct upstream *u, void *arg), void *arg)
+{
+	struct call c = { .fn = fn, .arg = arg };
+
+	pthread_mutex_lock(&u->lock);
+	if (u->stopping) {
+		pthread_mutex_unlock(&u->lock);
+		return -ESHUTDOWN;
+	}
+	c.next = u->calls;
+	u->calls = &c;
+	curl_multi_wakeup(u->multi);
+	while (!c.done)
+		pthread_cond_wait(&u->call_done, &u->lock);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+struct balancer *upstream_balancer(struct upstream *u)
+{
+	return u->cfg.balancer;
+}
+
 static void *upstream_main(void *arg)
 {
 	struct upstream *u = arg;
@@ -786,6 +844,7 @@ static void *upstream_main(void *arg)
 	for (;;) {
 		struct fetch *inbox;
 		struct note *notes;
+		struct call *calls;
 		struct CURLMsg *msg;
 		bool stopping;
 		int running, left;
@@ -796,8 +855,12 @@ static void *upstream_main(void *arg)
 		u->inbox_head = u->inbox_tail = NULL;
 		notes = u->notes;
 		u->notes = NULL;
+		calls = u->calls;
+		u->calls = NULL;
 		stopping = u->stopping;
 		pthread_mutex_unlock(&u->lock);
+
+		run_calls(u, calls);
 
 		while (inbox) {
 			struct fetch *f = inbox;
@@ -874,9 +937,11 @@ struct upstream *upstream_start(const struct upstream_config *cfg)
 	/* keep every backend connection open for reuse, however many ran at once */
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->call_done, NULL);
 	r = pthread_create(&u->thread, NULL, upstream_main, u);
 	if (r) {
 		log_error("cannot start the upstream thread: %s", strerror(r));
+		pthread_cond_destroy(&u->call_done);
 		pthread_mutex_destroy(&u->lock);
 		goto fail;
 	}
@@ -914,6 +979,7 @@ void upstream_free(struct upstream *u)
 		free(n);
 	}
 	curl_multi_cleanup(u->multi);
+	pthread_cond_destroy(&u->call_done);
 	pthread_mutex_destroy(&u->lock);
 	free(u->health_path);
 	free(u->via);

@@ -67,6 +67,16 @@ void upstream_stop(struct upstream *u);
 /* Frees a stopped upstream, once no other thread can submit (NULL is fine). */
 void upstream_free(struct upstream *u);
 
+/* Runs fn(u, arg) on the upstream thread, between transfers, and returns when it has run:
+ * the way other threads (admin requests, a reload) read or change what the upstream thread
+ * owns, such as the balancer. <fn> must not block. Must not be called on the upstream
+ * thread. Returns 0, or -ESHUTDOWN (fn not run) once the thread is stopping. */
+int upstream_call(struct upstream *u, void (*fn)(struct upstream *u, void *arg), void *arg);
+
+/* The pool of backends; only the upstream thread (and functions given to upstream_call())
+ * may use it. */
+struct balancer *upstream_balancer(struct upstream *u);
+
 /* Queues a fetch. Returns 0, or -ESHUTDOWN when stopping (the spec is freed and the object
  * is failed with 503, waking its readers). */
 int upstream_submit(struct upstream *u, struct fetch_spec *spec);

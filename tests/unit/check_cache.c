@@ -390,6 +390,51 @@ START_TEST(test_ref_outlives_eviction)
 }
 END_TEST
 
+static bool starts_with_arg(const char *key, size_t len, void *arg)
+{
+	size_t n = strlen(arg);
+
+	return len >= n && memcmp(key, arg, n) == 0;
+}
+
+/* cache_remove_matching() takes out exactly what the predicate accepts, with its bytes,
+ * and each removed entry is unlinked once; a held one lives on. */
+START_TEST(test_remove_matching)
+{
+	struct cache *c = cache_new(1 << 20, policies[_i]);
+	struct cache_stats st;
+	struct cache_entry *held;
+	char key[32];
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "%s/%d", i % 3 ? "keep" : "gone", i);
+		ck_assert_int_eq(put_new(c, key, 10), 0);
+	}
+	held = cache_lookup(c, "gone/0", 6);
+	ck_assert_ptr_nonnull(held);
+	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, "gone/"), 100);
+	cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.objects, 200);
+	ck_assert_uint_eq(st.bytes, 2000);
+	ck_assert(!hit(c, "gone/3"));
+	ck_assert(hit(c, "keep/1"));
+	ck_assert_int_eq(atomic_load(&unlinked[0]), 1);
+	ck_assert_int_eq(atomic_load(&destroyed[0]), 0);
+	ck_assert_str_eq(held->key, "gone/0");
+	cache_entry_put(held);
+	ck_assert_int_eq(atomic_load(&destroyed[0]), 1);
+	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, "gone/"), 0);
+	/* the store still evicts in order after holes were cut in its queue */
+	for (int i = 0; i < 200000 / 1000; i++) {
+		snprintf(key, sizeof(key), "new/%d", i);
+		put_new(c, key, 10000);
+	}
+	cache_get_stats(c, &st);
+	ck_assert_uint_le(st.bytes, st.capacity);
+	cache_free(c);
+}
+END_TEST
+
 /* cache_free() lets go of the store's references only. */
 START_TEST(test_free_with_readers)
 {
@@ -835,6 +880,7 @@ static Suite *cache_suite(void)
 	tcase_add_loop_test(tc, test_too_big, 0, np);
 	tcase_add_loop_test(tc, test_ref_outlives_eviction, 0, np);
 	tcase_add_loop_test(tc, test_free_with_readers, 0, np);
+	tcase_add_loop_test(tc, test_remove_matching, 0, np);
 	tcase_add_loop_test(ev, test_order, 0, np);
 	tcase_add_loop_test(ev, test_order_all_visited, 0, np);
 	tcase_add_loop_test(ev, test_order_model, 0, np);
