@@ -578,6 +578,12 @@ static void store_object(struct object *o, void *data)
 		m = marker_for(fe, o->entry.key, o->primary_len, o->vary_names);
 		if (m == NULL)
 			return;
+		if (o->gen && o->gen != m->gen) {
+			/* fetched for a marker that is gone since: the URL was invalidated
+			 * (or the marker evicted) while this ran, so it may be outdated */
+			object_put(m);
+			return;
+		}
 		o->gen = m->gen;
 		object_put(m);
 	} else if (o->entry.key_len != o->primary_len &&
@@ -599,6 +605,7 @@ static struct object *make_object(void *arg)
 		       object_unlinked);
 	if (o) {
 		o->primary_len = rq->key_len;
+		o->gen = rq->vkey ? rq->vary_gen : 0;
 		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
 		o->plain = rq->coalesce;
 		o->unsafe = rq->unsafe;
