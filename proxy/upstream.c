@@ -312,6 +312,16 @@ static bool vary_setup(struct fetch *f, struct object *o)
 
 static void body_complete(struct fetch *f);
 
+/* Lets go of the stored response a fetch revalidated, once it is no longer needed: a
+ * stored object must not keep its predecessor's body alive. */
+static void drop_validating(struct object *o)
+{
+	if (o->validating) {
+		object_put(o->validating);
+		o->validating = NULL;
+	}
+}
+
 /* A 304 answered the revalidation of o->validating (RFC 9111 §4.3.3): <o> becomes the
  * stored response with its fields updated from the 304's (§3.2: each field the 304 has
  * replaces the stored ones of that name) and the stored body, complete at once. */
@@ -379,6 +389,7 @@ static bool revalidated(struct fetch *f, time_t now)
 	}
 	f->received = old->len;
 	body_complete(f);
+	drop_validating(o);
 	return true;
 }
 
@@ -424,6 +435,7 @@ static bool fields_complete(struct fetch *f)
 	}
 	if (f->status == 304 && o->validating)
 		return revalidated(f, now);
+	drop_validating(o);	/* a full response replaces it */
 	storable = f->spec.may_store &&
 		   policy_storable(&u->cfg.policy, &f->spec.policy, &pr, &why);
 	o->status = f->status;
