@@ -104,6 +104,8 @@ struct request {
 					 * or served if the origin fails (referenced) */
 	bool validate;			/* the fetch revalidates <stale> */
 	enum fwd_reason fwd;		/* why the cache went forward (Cache-Status) */
+	int stale_error;		/* answered stale as the origin failed: its status,
+					 * or -1 when it gave none */
 	struct policy_request policy;
 	char *body;
 	size_t body_len, body_cap, discarded;
@@ -165,6 +167,13 @@ static void add_cache_status(struct MHD_Response *r, const struct request *rq,
 
 	if (rq->fwd == FWD_NONE && o) {
 		n = snprintf(v, sizeof(v), "%s; hit; ttl=%lld", cfg->cache_name, ttl);
+	} else if (rq->stale_error && o) {
+		/* forwarded, failed, and answered from the store (RFC 5861 §4) */
+		n = snprintf(v, sizeof(v), "%s; fwd=%s", cfg->cache_name, fwd_names[rq->fwd]);
+		if (rq->stale_error > 0)
+			n += snprintf(v + n, sizeof(v) - (size_t)n, "; fwd-status=%d",
+				      rq->stale_error);
+		n += snprintf(v + n, sizeof(v) - (size_t)n, "; ttl=%lld", ttl);
 	} else {
 		n = snprintf(v, sizeof(v), "%s; fwd=%s", cfg->cache_name,
 			     fwd_names[rq->fwd ? rq->fwd : FWD_URI_MISS]);
@@ -352,7 +361,8 @@ static int respond_hit(struct request *rq, struct object *o, bool stale)
 	enum MHD_Result ret = MHD_NO;
 
 	rq->cache = stale ? EXCHANGE_STALE : EXCHANGE_HIT;
-	rq->fwd = FWD_NONE;
+	if (!rq->stale_error)
+		rq->fwd = FWD_NONE;
 	if (client_not_modified(rq, o))
 		return respond_not_modified(rq, o, age, false) == MHD_YES ? 1 : -1;
 	pthread_mutex_lock(&o->lock);
@@ -1061,8 +1071,10 @@ static enum MHD_Result resumed(struct request *rq)
 		const char *reason = o->error_reason;
 
 		request_drop_stream(rq);
-		if (rq->stale && stale_if_error(rq, rq->stale))
+		if (rq->stale && stale_if_error(rq, rq->stale)) {
+			rq->stale_error = -1;
 			return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
+		}
 		if (rq->stale && !policy_may_serve_stale(&rq->stale->cc)) {
 			/* RFC 9111 §4.2.4: it may not be used stale and could not be validated */
 			status = 504;
@@ -1078,6 +1090,7 @@ static enum MHD_Result resumed(struct request *rq)
 	}
 	if (rq->stale && (o->status == 500 || o->status == 502 || o->status == 503 ||
 			  o->status == 504) && stale_if_error(rq, rq->stale)) {
+		rq->stale_error = o->status;
 		request_drop_stream(rq);
 		return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
 	}
