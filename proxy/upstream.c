@@ -129,6 +129,7 @@ void fetch_spec_free(struct fetch_spec *spec)
 	free(spec->method);
 	free(spec->target);
 	curl_slist_free_all(spec->headers);
+	headers_free(&spec->client_fields);
 	free(spec->body);
 	if (spec->obj)
 		object_put(spec->obj);
@@ -258,26 +259,19 @@ static bool may_retry(const struct fetch *f, bool unsent)
 	return unsent || method_idempotent(f->spec.method);
 }
 
-/* policy_field_fn over the request fields sent upstream ("Name: value" lines). */
-static const char *sent_field(void *ctx, const char *name, char *buf, size_t len)
+/* policy_field_fn over the client's request fields. */
+static const char *client_field(void *ctx, const char *name, char *buf, size_t len)
 {
-	const struct curl_slist *l = ctx;
-	size_t nlen = strlen(name), used = 0;
+	const struct header_list *l = ctx;
+	size_t used = 0;
 	bool found = false;
 
 	buf[0] = '\0';
-	for (; l; l = l->next) {
-		const char *d = l->data, *v;
-
-		if (strncasecmp(d, name, nlen) != 0 || (d[nlen] != ':' && d[nlen] != ';'))
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcasecmp(l->v[i].name, name) != 0)
 			continue;
-		if (d[nlen] == ':' && d[nlen + 1] == '\0')
-			continue;	/* "Name:" tells libcurl not to send its own */
-		v = d[nlen] == ':' ? d + nlen + 1 : "";
-		while (*v == ' ' || *v == '\t')
-			v++;
 		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
-					 found ? ", " : "", v);
+					 found ? ", " : "", l->v[i].value);
 		found = true;
 	}
 	if (used >= len)
@@ -303,7 +297,7 @@ static bool vary_setup(struct fetch *f, struct object *o)
 	}
 	if (policy_vary_names(vary, names, sizeof(names)) <= 0)
 		return policy_vary_names(vary, names, sizeof(names)) == 0;
-	if (policy_vary_key(names, sent_field, f->spec.headers, key, sizeof(key)) < 0)
+	if (policy_vary_key(names, client_field, &f->spec.client_fields, key, sizeof(key)) < 0)
 		return false;
 	o->vary_names = strdup(names);
 	o->vary_key = strdup(key);
