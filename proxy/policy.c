@@ -43,7 +43,7 @@ static void no_cache_fields(struct cache_control *cc, const char *arg, size_t al
 		if (end == start)
 			continue;
 		if (n + (n > 0) + (end - start) + 1 > sizeof(cc->no_cache_fields)) {
-			cc->flags |= CC_NO_CACHE;
+			cc->flags |= CC_NO_CACHE | CC_NO_CACHE_FIELDS;
 			return;
 		}
 		if (n > 0)
