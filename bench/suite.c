@@ -314,11 +314,8 @@ static void check_status_of(struct run *r, const char *base, const char *who, in
 			note(r, "%s: %s answers /api/test and /health (name %s)", who, base,
 			     r->origin_names[origin] ? r->origin_names[origin] : "?");
 		} else if (i == 0) {
-			note(r, "%s: %s answers /api/test and /health%s%s", who, base,
-			     f.served_by[0] ? " (served by " : "",
-			     f.served_by[0] ? f.served_by : "");
-			if (f.served_by[0])
-				note(r, "%s", ")");
+			note(r, "%s: %s answers /api/test and /health (X-Served-By %s)", who,
+			     base, f.served_by[0] ? f.served_by : "-");
 		}
 		fetch_free(&f);
 	}
@@ -902,6 +899,7 @@ static int start_servers(struct run *r, char *err, size_t errlen)
 		}
 		snprintf(r->origin_ports[i], sizeof(r->origin_ports[i]), "%d",
 			 r->origin_sp[i].port);
+		r->origin_names[i] = strdup(name);
 		r->origins[i] = r->origin_sp[i].url;
 		r->norigins++;
 	}

@@ -10,6 +10,5 @@ set yrange [0:*]
 set y2range [0:*]
 set ytics nomirror
 set y2tics
-set key top left
 plot infile every ::1 using 1:2 with linespoints ls 1 title 'requests/s' axes x1y1, \
      ''     every ::1 using 1:4 with linespoints ls 2 title 'p99 (ms)' axes x1y2

@@ -8,7 +8,6 @@ set yrange [0:*]
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set key top left
 plot infile every ::1 using 3:xtic(2) ls 2 title 'first, through the proxy', \
      ''     every ::1 using 4 ls 1 title 'again, through the proxy', \
      ''     every ::1 using 5 ls 3 title 'direct to the origin'
