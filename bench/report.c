@@ -152,9 +152,12 @@ static void findings_verdicts(struct json_object *suite, struct json_object *out
 			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s",
 				 failed[0] ? ", " : "", jstr(s, "name"));
 	}
-	add(out, "%zu of %zu scenarios passed%s%s%s%s.", pass, n,
-	    skip ? ", " : "", skip ? "some were skipped" : "",
-	    failed[0] ? "; failed: " : "", failed);
+	if (skip)
+		add(out, "%zu of %zu scenarios passed, %zu skipped%s%s.", pass, n, skip,
+		    failed[0] ? "; failed: " : "", failed);
+	else
+		add(out, "%zu of %zu scenarios passed%s%s.", pass, n, failed[0] ? "; failed: " : "",
+		    failed);
 }
 
 static void findings_cache(struct json_object *s, struct json_object *out)
