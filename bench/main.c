@@ -417,7 +417,7 @@ static int cmd_report(struct settings *s, const char *dir)
 
 int main(int argc, char **argv)
 {
-	struct settings s;
+	struct settings s = { .connections = 0 };	/* zeroed: opts_set_defaults() frees lists */
 	const char *mode = "load", *dir = NULL;
 	char err[512];
 	int status;
