@@ -103,7 +103,8 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "?";
 }
 
-static void add(struct json_object *arr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct json_object *arr, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void add(struct json_object *arr, const char *fmt, ...)
 {
 	char line[1024];

@@ -10,5 +10,6 @@ set xtics ('0' 0, '90' 1, '99' 2, '99.9' 3, '99.99' 4, '99.999' 5)
 set xrange [0:5]
 nines(p) = p >= 100 ? NaN : -log10(1 - p / 100.0)
 pos(v) = v > 0 ? v : NaN
-plot infile every ::1 using (nines($1)):(pos($2)) with linespoints ls 2 title 'direct to the origin', \
+plot infile every ::1 using (nines($1)):(pos($2)) with linespoints ls 2 \
+     title 'direct to the origin', \
      ''     every ::1 using (nines($1)):(pos($3)) with linespoints ls 1 title 'through the proxy'

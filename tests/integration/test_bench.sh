@@ -82,8 +82,10 @@ expect_contains "$RUN_STDOUT" "Requests/sec:" "-n 200"
 for f in series.csv percentiles.csv results.json; do
 	[ -s "$tmp/load/$f" ] || fail "-o: no $f"
 done
-expect_eq "$(head -n 1 "$tmp/load/series.csv")" "second,responses,bytes,errors,hits,mean_latency_ms" "series.csv header"
-expect_eq "$(head -n 1 "$tmp/load/percentiles.csv")" "percentile,all_ms,hit_ms,miss_ms" "percentiles.csv header"
+expect_eq "$(head -n 1 "$tmp/load/series.csv")" \
+	"second,responses,bytes,errors,hits,mean_latency_ms" "series.csv header"
+expect_eq "$(head -n 1 "$tmp/load/percentiles.csv")" \
+	"percentile,all_ms,hit_ms,miss_ms" "percentiles.csv header"
 expect_contains "$(tr -d ' \n' <"$tmp/load/results.json")" '"responses":200,' "results.json"
 pass "closed loop with a request count: 200 answers, summary, CSV and JSON"
 
