@@ -283,7 +283,9 @@ static int worker_init(struct worker *w, struct load_shared *sh, unsigned index,
 	curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)nconns);
 	zipf_rng_seed(&w->rng, c->seed * 1000003 + index);
 	w->paced = rate > 0;
-	if (w->paced && pace_init(&w->pace, rate, sh->t0_us))
+	/* thread i's schedule starts i / (total rate) later: the threads' sends interleave
+	 * instead of falling due together */
+	if (w->paced && pace_init(&w->pace, rate, sh->t0_us + (uint64_t)(index * 1e6 / c->rate)))
 		return -EINVAL;
 	for (unsigned i = 0; i < nconns; i++) {
 		CURL *e = curl_easy_init();
