@@ -19,6 +19,7 @@
 #include "zipf.h"
 
 #define POLL_MAX_MS 100
+#define UNSENT_GRACE_US 5000
 
 struct load_shared {
 	const struct load_config *c;
@@ -264,6 +265,14 @@ static void *worker_main(void *arg)
 			curl_multi_remove_handle(w->multi, w->conns[i].easy);
 			w->conns[i].busy = false;
 		}
+	if (w->paced && !exhausted) {
+		uint64_t end = load_now_us();
+
+		if (sh->deadline_us && end > sh->deadline_us)
+			end = sh->deadline_us;
+		/* what fell due in the last moments had no chance to go out: not counted */
+		w->stats->unsent = pace_backlog(&w->pace, end - UNSENT_GRACE_US);
+	}
 	return NULL;
 }
 

@@ -142,6 +142,7 @@ void stats_merge(struct stats *dst, const struct stats *src)
 	for (unsigned i = 0; i < src->nbackends; i++)
 		count_backend(dst, src->backends[i].name, src->backends[i].count);
 	dst->backends_other += src->backends_other;
+	dst->unsent += src->unsent;
 	for (unsigned i = 0; i < src->nseconds; i++) {
 		dst->seconds[i].responses += src->seconds[i].responses;
 		dst->seconds[i].bytes += src->seconds[i].bytes;
@@ -241,6 +242,9 @@ void stats_print(const struct stats *s, const char *title, FILE *out)
 			s->errors[STATS_ERR_OTHER]);
 	if (m.non_2xx_3xx)
 		fprintf(out, "  Non-2xx or 3xx responses: %" PRIu64 "\n", m.non_2xx_3xx);
+	if (s->unsent)
+		fprintf(out, "  %" PRIu64 " requests fell due but were never sent: every connection "
+			"was busy (raise -c)\n", s->unsent);
 	if (m.hit_ratio >= 0) {
 		fprintf(out, "  X-Cache:");
 		for (int i = STATS_CACHE_HIT; i < STATS_CACHE_N; i++)
@@ -327,6 +331,7 @@ struct json_object *stats_to_json(const struct stats *s)
 	jadd_u64(o, "responses", m.responses);
 	jadd_u64(o, "errors", m.errors);
 	jadd_u64(o, "non_2xx_3xx", m.non_2xx_3xx);
+	jadd_u64(o, "unsent", s->unsent);
 	jadd_u64(o, "bytes", m.bytes);
 	jadd_double(o, "seconds", m.seconds);
 	jadd_double(o, "requests_per_s", m.requests_per_s);

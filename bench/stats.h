@@ -61,6 +61,8 @@ struct stats {
 	struct stats_backend backends[STATS_MAX_BACKENDS];
 	unsigned nbackends;
 	uint64_t backends_other;		/* named, but the table was full */
+	uint64_t unsent;			/* open loop: fell due, never sent (no free
+					 * connection before the end) */
 	struct stats_second seconds[STATS_MAX_SECONDS];
 	unsigned nseconds;			/* slots used */
 };
