@@ -624,23 +624,10 @@ static void balance_stop_start(struct run *r)
 		       strerror(-rc));
 	else
 		note(r, "restarted %s on the same port", victim);
-	pthread_join(tid, NULL);
-	if (b.rc)
-		failed(r, "load: %s", b.err);
-	else
-		expect_clean(r, b.st, "while an origin was stopped and started");
-	note(r, "%" PRIu64 " requests while %s was stopped and restarted, %" PRIu64
-	     " failed", b.st->responses, victim,
-	     b.st->errors[0] + b.st->errors[1] + b.st->errors[2] + b.st->errors[3]);
-	metric(r, "stop_start_requests", (double)b.st->responses);
-	metric(r, "stop_start_errors", (double)(b.st->errors[0] + b.st->errors[1] +
-						 b.st->errors[2] + b.st->errors[3]));
-	stats_free(b.st);
-	if (rc)
-		return;
-	/* the proxy's health checks take it back after some passing probes */
+	/* while the load goes on: the proxy's health checks take it back after some passing
+	 * probes */
 	t0 = load_now_us();
-	for (;;) {
+	while (rc == 0) {
 		bool back = false;
 
 		if (fetch("GET", b.url, NULL, false, r->c->timeout_ms, &f) == 0)
@@ -661,6 +648,18 @@ static void balance_stop_start(struct run *r)
 		}
 		wait_ms(20);
 	}
+	pthread_join(tid, NULL);
+	if (b.rc)
+		failed(r, "load: %s", b.err);
+	else
+		expect_clean(r, b.st, "while an origin was stopped and started");
+	note(r, "%" PRIu64 " requests while %s was stopped and restarted, %" PRIu64
+	     " failed", b.st->responses, victim,
+	     b.st->errors[0] + b.st->errors[1] + b.st->errors[2] + b.st->errors[3]);
+	metric(r, "stop_start_requests", (double)b.st->responses);
+	metric(r, "stop_start_errors", (double)(b.st->errors[0] + b.st->errors[1] +
+						 b.st->errors[2] + b.st->errors[3]));
+	stats_free(b.st);
 }
 
 static void scenario_balance(struct run *r)
