@@ -662,6 +662,12 @@ static void balance_stop_start(struct run *r)
 	stats_free(b.st);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct stats_backend *)a)->name,
+		      ((const struct stats_backend *)b)->name);
+}
+
 static void scenario_balance(struct run *r)
 {
 	struct stats *st = stats_new();
@@ -676,6 +682,7 @@ static void scenario_balance(struct run *r)
 		return;
 	}
 	expect_clean(r, st, "/api/test through the proxy");
+	qsort(st->backends, st->nbackends, sizeof(st->backends[0]), by_name);
 	csv = report_file(r, "backends.csv");
 	if (csv)
 		fprintf(csv, "backend,count\n");

@@ -17,7 +17,7 @@ set datafile missing ''
 set grid ytics lc rgb '#dddddd'
 set border 3
 set tics nomirror
-set key below horizontal
+set key tmargin center horizontal
 set style line 1 lc rgb '#1f77b4' lw 2 pt 7 ps 0.8
 set style line 2 lc rgb '#d62728' lw 2 pt 5 ps 0.8
 set style line 3 lc rgb '#2ca02c' lw 2 pt 9 ps 0.8
