@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ int spawn_start(struct spawn *s, const char *path, const char *const *args,
 	char buf[32];
 	size_t got = 0, n = 0;
 	int fds[2], status;
-	pid_t pid;
+	pid_t pid, parent;
 
 	argv[n++] = path;
 	for (size_t i = 0; args && args[i] && n < SPAWN_MAX_ARGS; i++)
@@ -49,6 +50,7 @@ int spawn_start(struct spawn *s, const char *path, const char *const *args,
 	argv[n] = NULL;
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		int e = -errno;
@@ -68,6 +70,10 @@ int spawn_start(struct spawn *s, const char *path, const char *const *args,
 			dup2(null, 0);
 			dup2(null, 1);
 		}
+		/* a suite that dies (Ctrl-C, a closed pipe) takes its servers with it */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);	/* it died before the line above */
 		if (dup2(fds[1], 3) < 0)
 			_exit(127);
 		execvp(path, (char *const *)argv);

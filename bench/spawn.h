@@ -2,7 +2,8 @@
  *
  * The child gets "--ready-fd 3" and writes its port there once it accepts connections, so
  * the suite waits exactly as long as start-up takes and learns a port the kernel picked.
- * Used from the suite's main thread only.
+ * A child gets SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG), so a suite
+ * that dies leaves no server behind. Used from the suite's main thread only.
  */
 #ifndef MTPS_BENCH_SPAWN_H
 #define MTPS_BENCH_SPAWN_H
