@@ -180,6 +180,31 @@ else
 	printf 'NOTE: gnuplot is not installed: the charts were not checked\n'
 fi
 
+# ---- a suite killed midway leaves no server behind ------------------------------------------
+"$MTPS_BENCH" suite --spawn --spawn-origins 2 --scenarios balance --step-duration 10s \
+	>"$tmp/killed.out" 2>&1 </dev/null &
+bench=$!
+for _ in $(seq 200); do	# up to 20 s for it to start its servers
+	grep -q '^started' "$tmp/killed.out" && break
+	sleep 0.1
+done
+grep -q '^started' "$tmp/killed.out" || fail "suite --spawn did not start: $(cat "$tmp/killed.out")"
+children=$(cat /proc/"$bench"/task/*/children 2>/dev/null)
+[ -n "$children" ] || fail "suite --spawn: no child processes found"
+kill -KILL "$bench"
+wait "$bench" 2>/dev/null
+left=$children
+for _ in $(seq 100); do	# up to 10 s for them to stop
+	left=""
+	for c in $children; do
+		kill -0 "$c" 2>/dev/null && left="$left $c"
+	done
+	[ -z "$left" ] && break
+	sleep 0.1
+done
+[ -z "$left" ] || { kill -KILL $left; fail "servers left running after the suite was killed:$left"; }
+pass "a suite killed midway takes the servers it started with it"
+
 # ---- suite against servers it did not start -------------------------------------------------
 start origin2 "$MTPS_ORIGIN" --port 0 --name solo
 o2=http://127.0.0.1:$PORT
