@@ -1041,6 +1041,8 @@ static int answer_stored(struct request *rq, struct object *o)
 	return 0;
 }
 
+static bool same_variant(struct request *rq, const struct object *o);
+
 /* Hands <rq> to a fetch: joins the one running for its key when <coalesce>, else starts
  * one. The connection is suspended until the fields are known. */
 static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
@@ -1086,11 +1088,26 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	rq->stream = s;
 	rq->phase = REQ_WAITING;
 	if (claim == INFLIGHT_JOINED) {
-		rq->coalesced = true;
+		bool stored;
+
 		pthread_mutex_lock(&o->lock);
-		if (o->state == OBJECT_COMPLETE && o->storable && !o->revalidated)
-			rq->cache = EXCHANGE_HIT;	/* whole and kept: answered from memory */
+		stored = o->state == OBJECT_COMPLETE && o->storable && o->store && !o->invalidated;
 		pthread_mutex_unlock(&o->lock);
+		if (stored) {
+			/* complete, and stored or about to be: judged as any stored response -
+			 * it may be too old for this request, or another variant */
+			int r = 0;
+
+			object_get(o);
+			request_drop_stream(rq);
+			if (!o->vary_names || same_variant(rq, o))
+				r = answer_stored(rq, o);
+			object_put(o);
+			if (r != 0)
+				return r > 0 ? MHD_YES : MHD_NO;
+			return start_fetch(rq, false);
+		}
+		rq->coalesced = true;
 		if (object_wait_fields(o, &s->reader))
 			return MHD_YES;
 		return resumed(rq);

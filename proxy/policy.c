@@ -82,6 +82,16 @@ static void keep_min(long long *slot, long long v)
 		*slot = v;
 }
 
+/* A freshness directive given twice with different values: RFC 9111 §4.2.1 lets a cache
+ * use the first or consider the response stale; the stale reading is the safe one. */
+static void keep_lifetime(long long *slot, long long v)
+{
+	if (*slot < 0)
+		*slot = v;
+	else if (*slot != v)
+		*slot = 0;
+}
+
 static const struct {
 	const char *name;
 	unsigned flag;
@@ -105,9 +115,9 @@ static void directive(struct cache_control *cc, const char *name, size_t nlen,
 	long long v = arg ? delta_seconds(arg, alen) : -1;
 
 	if (IS("max-age")) {
-		keep_min(&cc->max_age, v < 0 ? 0 : v);
+		keep_lifetime(&cc->max_age, v < 0 ? 0 : v);
 	} else if (IS("s-maxage")) {
-		keep_min(&cc->s_maxage, v < 0 ? 0 : v);
+		keep_lifetime(&cc->s_maxage, v < 0 ? 0 : v);
 	} else if (IS("max-stale")) {
 		/* without a value the client accepts any staleness */
 		if (arg == NULL)

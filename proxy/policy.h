@@ -37,8 +37,9 @@ enum cc_flag {
 #define POLICY_FIELDS_MAX 128	/* bytes of a no-cache="..." field list kept */
 
 /* The directives of one message's Cache-Control fields. Durations are seconds; -1 means
- * absent. A directive given twice keeps its most restrictive value: the smallest, except
- * min-fresh, where the largest asks for more. */
+ * absent. A directive given twice keeps its most restrictive value: max-age and s-maxage
+ * with two different values are 0 (stale, RFC 9111 §4.2.1), max-stale and the stale-*
+ * extensions the smallest, min-fresh the largest. */
 struct cache_control {
 	unsigned flags;			/* enum cc_flag */
 	/* no-cache="a, b": the field names, lower-case, comma-separated, no blanks. A list
