@@ -536,6 +536,25 @@ START_TEST(test_store_stale_on_arrival_without_validator)
 }
 END_TEST
 
+/* §2 (contract): the cache key is the lower-cased Host plus the target: the Host's case
+ * does not matter, another Host is another entry, and so is another query. */
+START_TEST(test_store_key_host_and_target)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	so_set(f.o, "/s?a=1", 200, "Cache-Control: max-age=60\r\n", "q########");
+	step(&f, "GET", "/s", H("Host: WWW.Example.TEST"), 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", H("Host: www.example.test"), 200, "HIT", "s00000001", NULL);
+	step(&f, "GET", "/s", H("Host: other.example.test"), 200, "MISS", "s00000002", NULL);
+	step(&f, "GET", "/s?a=1", H("Host: www.example.test"), 200, "MISS", "q00000001", NULL);
+	step(&f, "GET", "/s", H("Host: other.example.test"), 200, "HIT", "s00000002", NULL);
+	expect_count(&f, "/s", 2, "two hosts");
+	fx_stop(&f);
+}
+END_TEST
+
 /* =========================================================================================
  * §4.2 Freshness
  * ========================================================================================= */
@@ -1461,6 +1480,9 @@ START_TEST(test_swr_stale_at_once_one_revalidation)
 			      strcmp(c->body, "old00000001") == 0,
 			      "client %d: %ld, X-Cache %s, body %s", i, c->status,
 			      hdr(c, "X-Cache"), c->body);
+		/* RFC 9211 §2.1: not forwarded itself, so a hit, with a negative ttl */
+		expect_cs(c, "hit", "");
+		expect_ttl(c, -25, -20);
 	}
 	http_batch_free(b);
 	ck_assert_uint_eq(so_wait_count(f.o, "/s", 2, TIMEOUT_MS), 2);
@@ -1538,7 +1560,10 @@ END_TEST
  * ========================================================================================= */
 
 /* RFC 5861 §4: the origin is down (connections refused): a stale response within the
- * stale-if-error window is served (STALE, Cache-Status hit with a negative ttl). */
+ * stale-if-error window is served (STALE, a negative ttl). RFC 9211 §2.1: the request went
+ * forward, so Cache-Status says fwd=stale, not hit ("hit and fwd are exclusive"; a stale
+ * response that could not be used without going forward is not a hit) - the contract's
+ * "hit; ttl=-3" fits max-stale and stale-while-revalidate, not this. */
 START_TEST(test_sie_origin_down)
 {
 	struct http_reply r;
@@ -1549,8 +1574,9 @@ START_TEST(test_sie_origin_down)
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
 	so_down(f.o);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", &r);
-	expect_cs(&r, "hit", "");
 	expect_ttl(&r, -25, -20);
+	expect_cs(&r, "fwd", "stale");
+	expect_cs(&r, "hit", NULL);
 	ck_assert_int_eq(header_count(&r, "Age"), 1);
 	http_reply_free(&r);
 	so_up(f.o);
@@ -1563,13 +1589,18 @@ static const int error_5xx[] = { 500, 502, 503, 504 };
 /* RFC 5861 §4: the origin answers 500, 502, 503 or 504: the stale response instead. */
 START_TEST(test_sie_origin_5xx)
 {
+	struct http_reply r;
 	struct fx f;
 
 	fx_start(&f, NULL);
 	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=600"), "s########");
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
 	so_fail(f.o, error_5xx[_i]);
-	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", NULL);
+	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", &r);
+	expect_cs(&r, "fwd", "stale");	/* RFC 9211 §2.2, see test_sie_origin_down */
+	expect_cs(&r, "fwd-status", fmt("%d", error_5xx[_i]));
+	expect_cs(&r, "hit", NULL);
+	http_reply_free(&r);
 	expect_count(&f, "/s", 2, "the failed revalidation");
 	fx_stop(&f);
 }
@@ -1892,6 +1923,7 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(st, test_store_cut_body_never);
 	tcase_add_test(st, test_store_get_only_head_from_get);
 	tcase_add_test(st, test_store_stale_on_arrival_without_validator);
+	tcase_add_test(st, test_store_key_host_and_target);
 
 	tcase_add_test(fr, test_freshness_s_maxage_over_max_age);
 	tcase_add_test(fr, test_freshness_max_age_over_expires);
