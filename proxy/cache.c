@@ -140,6 +140,24 @@ int cache_entry_init(struct cache_entry *e, const char *key, size_t key_len,
 	return 0;
 }
 
+int cache_entry_rekey(struct cache_entry *e, const char *key, size_t key_len)
+{
+	char *k;
+
+	if (key_len > CACHE_MAX_KEY)
+		return -ENAMETOOLONG;
+	k = malloc(key_len + 1);
+	if (k == NULL)
+		return -ENOMEM;
+	memcpy(k, key, key_len);
+	k[key_len] = '\0';
+	free(e->key);
+	e->key = k;
+	e->key_len = key_len;
+	e->hash = cache_hash(key, key_len);
+	return 0;
+}
+
 void cache_entry_fini(struct cache_entry *e)
 {
 	free(e->key);

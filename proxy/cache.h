@@ -73,6 +73,11 @@ void cache_free(struct cache *c);
  * Returns 0 or -ENOMEM, -ENAMETOOLONG when the key exceeds CACHE_MAX_KEY. */
 int cache_entry_init(struct cache_entry *e, const char *key, size_t key_len,
 		     cache_destroy_fn *destroy, cache_unlinked_fn *unlinked);
+/* Gives <e>, which was never inserted, a new key (a Vary variant learns its key only when
+ * its response arrives). The caller makes sure no other thread reads e->key meanwhile.
+ * Returns 0, -ENOMEM or -ENAMETOOLONG (the old key is kept). */
+int cache_entry_rekey(struct cache_entry *e, const char *key, size_t key_len);
+
 /* Releases what cache_entry_init() allocated, for an entry never shared (error paths). */
 void cache_entry_fini(struct cache_entry *e);
 

@@ -60,6 +60,25 @@ struct stream {
 	atomic_uint refs;		/* the request's and, once queued, the response's */
 };
 
+/* Why a request went to the origin, as Cache-Status' fwd parameter says (RFC 9211 §2.2). */
+enum fwd_reason {
+	FWD_NONE = 0,		/* it did not: a hit */
+	FWD_URI_MISS,		/* nothing stored */
+	FWD_VARY_MISS,		/* stored, but not for this request's Vary fields */
+	FWD_STALE,		/* stored but stale (or no-cache): revalidated or fetched */
+	FWD_REQUEST,		/* the request asked for it (no-cache, max-age=0, ...) */
+	FWD_BYPASS,		/* not a request the cache handles */
+};
+
+static const char *const fwd_names[] = {
+	[FWD_NONE] = NULL,
+	[FWD_URI_MISS] = "uri-miss",
+	[FWD_VARY_MISS] = "vary-miss",
+	[FWD_STALE] = "stale",
+	[FWD_REQUEST] = "request",
+	[FWD_BYPASS] = "bypass",
+};
+
 struct request {
 	struct frontend *fe;
 	struct MHD_Connection *conn;
@@ -70,10 +89,21 @@ struct request {
 					 * lives in key's allocation */
 	char *key;			/* "host target" */
 	size_t key_len;
+	char *vkey;			/* a Vary variant's key: key, "\x01", secondary key;
+					 * NULL until a marker says the URL varies */
+	size_t vkey_len;
+	uint64_t vary_gen;		/* the marker's generation, with vkey */
 	const char *method;		/* libmicrohttpd's, valid until the request completes */
 	bool get, head;
 	bool lookup;			/* may be answered from the cache */
 	bool coalesce;			/* may share a fetch with others */
+	bool unsafe;			/* a method that is not safe (RFC 9110 §9.2.1) */
+	bool cond_local;		/* If-None-Match / If-Modified-Since answered here */
+	const char *inm, *ims;		/* their values (MHD's) */
+	struct object *stale;		/* a stored response not usable as it is: validated,
+					 * or served if the origin fails (referenced) */
+	bool validate;			/* the fetch revalidates <stale> */
+	enum fwd_reason fwd;		/* why the cache went forward (Cache-Status) */
 	struct policy_request policy;
 	char *body;
 	size_t body_len, body_cap, discarded;
@@ -123,6 +153,45 @@ static void add_field(struct MHD_Response *r, const char *name, const char *valu
 		log_debug("response field dropped: %s: %s", name, value);
 }
 
+/* Adds Cache-Status (RFC 9211) for <rq>: "name; hit; ttl=N" when answered from <o>, else
+ * "name; fwd=why" with the status the origin gave (<o>'s, or 304 when it revalidated),
+ * "stored" when the response goes into the cache, "collapsed" when shared. */
+static void add_cache_status(struct MHD_Response *r, const struct request *rq,
+			     const struct object *o, long long ttl)
+{
+	const struct frontend_config *cfg = &rq->fe->cfg;
+	char v[512], key[300];
+	int n;
+
+	if (rq->fwd == FWD_NONE && o) {
+		n = snprintf(v, sizeof(v), "%s; hit; ttl=%lld", cfg->cache_name, ttl);
+	} else {
+		n = snprintf(v, sizeof(v), "%s; fwd=%s", cfg->cache_name,
+			     fwd_names[rq->fwd ? rq->fwd : FWD_URI_MISS]);
+		if (o && o->status)
+			n += snprintf(v + n, sizeof(v) - (size_t)n, "; fwd-status=%d",
+				      o->revalidated ? 304 : o->status);
+		if (o && o->store)
+			n += snprintf(v + n, sizeof(v) - (size_t)n, "; stored");
+		if (rq->coalesced)
+			n += snprintf(v + n, sizeof(v) - (size_t)n, "; collapsed");
+	}
+	if (cfg->cache_status_key && rq->key && (size_t)n < sizeof(v)) {
+		size_t j = 0;
+
+		for (size_t i = 0; i < rq->key_len && j < sizeof(key) - 2; i++) {
+			char c = rq->key[i];
+
+			if (c == '"' || c == '\\')
+				key[j++] = '\\';
+			key[j++] = c;
+		}
+		key[j] = '\0';
+		snprintf(v + n, sizeof(v) - (size_t)n, "; key=\"%s\"", key);
+	}
+	add_field(r, "Cache-Status", v);
+}
+
 /* Queues a JSON error {"error": reason, "status": N}. */
 static enum MHD_Result respond_error(struct request *rq, int status, const char *reason)
 {
@@ -145,6 +214,7 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 	add_field(r, "Content-Type", "application/json");
 	add_field(r, "Cache-Control", "no-store");
 	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
+	add_cache_status(r, rq, NULL, 0);
 	if (status == 503) {
 		char after[16];
 
@@ -177,18 +247,37 @@ static void hit_free(void *cls)
 	object_put(cls);
 }
 
-static void add_object_fields(struct MHD_Response *r, const struct object *o)
+/* Adds <o>'s stored fields but Age. Answers not validated with the origin (<unvalidated>)
+ * leave out the fields a qualified no-cache names (RFC 9111 §5.2.2.4). */
+static void add_object_fields(struct MHD_Response *r, const struct object *o,
+			      bool unvalidated)
 {
-	for (size_t i = 0; i < o->fields.n; i++)
-		if (strcasecmp(o->fields.v[i].name, "Age") != 0)
-			add_field(r, o->fields.v[i].name, o->fields.v[i].value);
+	for (size_t i = 0; i < o->fields.n; i++) {
+		const char *name = o->fields.v[i].name;
+
+		if (strcasecmp(name, "Age") == 0)
+			continue;
+		if (unvalidated && o->cc.no_cache_fields[0] &&
+		    headers_list_has(o->cc.no_cache_fields, name))
+			continue;
+		add_field(r, name, o->fields.v[i].value);
+	}
 }
 
-/* A response on the stored body of <o> with Age <age>; it holds a reference to <o>. */
-static struct MHD_Response *hit_build(struct object *o, long long age)
+static void add_age(struct MHD_Response *r, long long age)
+{
+	char age_s[24];
+
+	snprintf(age_s, sizeof(age_s), "%lld", age);
+	add_field(r, "Age", age_s);
+}
+
+/* A response on the stored body of <o> with Age <age>, for a request answered as <rq> was
+ * (HIT or STALE); it holds a reference to <o>. */
+static struct MHD_Response *hit_build(const struct request *rq, struct object *o,
+				      long long age)
 {
 	struct MHD_Response *r;
-	char age_s[24];
 
 	object_get(o);
 	r = MHD_create_response_from_buffer_with_free_callback_cls(o->len, o->body, hit_free, o);
@@ -196,34 +285,87 @@ static struct MHD_Response *hit_build(struct object *o, long long age)
 		object_put(o);
 		return NULL;
 	}
-	add_object_fields(r, o);
-	snprintf(age_s, sizeof(age_s), "%lld", age);
-	add_field(r, "Age", age_s);
-	add_field(r, "X-Cache", "HIT");
+	add_object_fields(r, o, true);
+	add_age(r, age);
+	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
+	add_cache_status(r, rq, o, o->lifetime - age);
 	return r;
 }
 
-/* Answers <rq> from the stored object <o> when it is fresh. Returns 1 when a response was
- * queued, 0 when <o> is stale (the caller fetches), -1 when queueing failed. */
-static int respond_hit(struct request *rq, struct object *o)
+/* The fields a 304 carries (RFC 9110 §15.4.5): those a 200 would have that guide caches,
+ * not the representation's metadata. */
+static bool not_modified_field(const char *name, bool etag)
+{
+	static const char *const keep[] = {
+		"Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Vary", "Via",
+	};
+
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (strcasecmp(name, keep[i]) == 0)
+			return true;
+	return !etag && strcasecmp(name, "Last-Modified") == 0;
+}
+
+/* Says whether <rq>'s own If-None-Match / If-Modified-Since hold against <o> (a 200). */
+static bool client_not_modified(const struct request *rq, const struct object *o)
+{
+	if (!rq->cond_local || o->status != 200)
+		return false;
+	return policy_not_modified(rq->inm, rq->ims, headers_get(&o->fields, "ETag"),
+				   headers_get(&o->fields, "Last-Modified"),
+				   headers_get(&o->fields, "Date"), o->response_time);
+}
+
+/* Queues a 304 for <rq> from <o> (RFC 9111 §4.3.2). */
+static enum MHD_Result respond_not_modified(struct request *rq, const struct object *o,
+					    long long age, bool validated)
+{
+	bool etag = headers_get(&o->fields, "ETag") != NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	for (size_t i = 0; i < o->fields.n; i++)
+		if (not_modified_field(o->fields.v[i].name, etag))
+			add_field(r, o->fields.v[i].name, o->fields.v[i].value);
+	if (rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_STALE || validated || age > 0)
+		add_age(r, age);
+	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
+	add_cache_status(r, rq, o, o->lifetime - age);
+	ret = MHD_queue_response(rq->conn, MHD_HTTP_NOT_MODIFIED, r);
+	MHD_destroy_response(r);
+	rq->phase = REQ_ANSWERED;
+	rq->status = MHD_HTTP_NOT_MODIFIED;
+	rq->bytes_out = 0;
+	return ret;
+}
+
+/* Answers <rq> with the stored <o> as it is: fresh (HIT) or, when <stale>, stale (STALE).
+ * A fresh hit reuses <o>'s prebuilt response for its current age. Returns 1 when queued,
+ * -1 when queueing failed. */
+static int respond_hit(struct request *rq, struct object *o, bool stale)
 {
 	long long age = policy_current_age(o->initial_age, o->response_time, time(NULL));
 	struct MHD_Response *r, *old = NULL;
 	enum MHD_Result ret = MHD_NO;
 
-	if (age >= o->lifetime)
-		return 0;
+	rq->cache = stale ? EXCHANGE_STALE : EXCHANGE_HIT;
+	rq->fwd = FWD_NONE;
+	if (client_not_modified(rq, o))
+		return respond_not_modified(rq, o, age, false) == MHD_YES ? 1 : -1;
 	pthread_mutex_lock(&o->lock);
-	if (o->unlinked) {
-		/* evicted since the lookup: answer once, keep nothing */
-		r = hit_build(o, age);
+	if (o->unlinked || stale) {
+		/* evicted since the lookup, or an answer of its own: build it once */
+		r = hit_build(rq, o, age);
 		if (r) {
 			ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
 			MHD_destroy_response(r);
 		}
 	} else {
 		if (o->hit_response == NULL || o->hit_age != age) {
-			r = hit_build(o, age);
+			r = hit_build(rq, o, age);
 			if (r) {
 				old = o->hit_response;
 				o->hit_response = r;
@@ -239,7 +381,6 @@ static int respond_hit(struct request *rq, struct object *o)
 	if (old)
 		MHD_destroy_response(old);
 	rq->phase = REQ_ANSWERED;
-	rq->cache = EXCHANGE_HIT;
 	rq->status = o->status;
 	rq->bytes_out = rq->head ? 0 : o->len;
 	return ret == MHD_YES ? 1 : -1;
@@ -327,7 +468,19 @@ static enum MHD_Result respond_stream(struct request *rq)
 	struct object *o = s->obj;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	long long age = policy_current_age(o->initial_age, o->response_time, time(NULL));
 
+	if (o->revalidated)
+		rq->cache = EXCHANGE_REVALIDATED;
+	if (o->backend[0] && rq->cache != EXCHANGE_HIT) {
+		memcpy(rq->backend, o->backend, sizeof(rq->backend));
+		rq->upstream_us = o->upstream_us;
+	}
+	if (client_not_modified(rq, o)) {
+		ret = respond_not_modified(rq, o, age, o->revalidated);
+		request_drop_stream(rq);
+		return ret;
+	}
 	if (status_has_body(o->status)) {
 		uint64_t size = o->length >= 0 ? (uint64_t)o->length : MHD_SIZE_UNKNOWN;
 		size_t block = STREAM_BLOCK_UNKNOWN;
@@ -348,22 +501,14 @@ static enum MHD_Result respond_stream(struct request *rq)
 	}
 	if (r == NULL)
 		return respond_error(rq, 500, "out of memory");
-	add_object_fields(r, o);
-	{
-		long long age = policy_current_age(o->initial_age, o->response_time, time(NULL));
-		char age_s[24];
-
-		/* a HIT always says its age; a MISS passes on an age the backend reported */
-		if (rq->cache == EXCHANGE_HIT || age > 0) {
-			snprintf(age_s, sizeof(age_s), "%lld", age);
-			add_field(r, "Age", age_s);
-		}
-	}
+	add_object_fields(r, o, rq->cache == EXCHANGE_HIT);
+	/* a HIT always says its age; a MISS passes on an age the backend reported */
+	if (rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_REVALIDATED || age > 0)
+		add_age(r, age);
 	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
-	if (o->backend[0] && rq->cache != EXCHANGE_HIT) {
-		memcpy(rq->backend, o->backend, sizeof(rq->backend));
-		rq->upstream_us = o->upstream_us;
-	}
+	if (rq->cache == EXCHANGE_HIT)
+		rq->fwd = FWD_NONE;
+	add_cache_status(r, rq, o, o->lifetime - age);
 	ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
 	MHD_destroy_response(r);
 	rq->phase = REQ_ANSWERED;
@@ -376,10 +521,69 @@ static enum MHD_Result respond_stream(struct request *rq)
 
 /* object.h's on_complete: a complete, storable response goes into the cache before any
  * reader sees its end (the object's lock is held; cache_insert() takes only its own). */
+/* The marker of a URL whose responses vary (object.h): no response, the Vary names and a
+ * generation its variants carry. Returns a referenced marker, or NULL. */
+static struct object *marker_for(struct frontend *fe, const char *key, size_t key_len,
+				 const char *names)
+{
+	struct object *m = (struct object *)cache_lookup(fe->cache, key, key_len);
+
+	if (m && m->marker && strcmp(m->vary_names, names) == 0)
+		return m;
+	if (m)
+		object_put(m);
+	m = object_new(key, key_len, 0, 0, 0, object_unlinked);
+	if (m == NULL)
+		return NULL;
+	m->marker = true;
+	m->state = OBJECT_COMPLETE;
+	m->vary_names = strdup(names);
+	m->gen = atomic_fetch_add(&fe->vary_gen, 1) + 1;
+	if (m->vary_names == NULL) {
+		object_put(m);
+		return NULL;
+	}
+	m->entry.size = object_size(m);
+	if (cache_insert(fe->cache, &m->entry) != 0) {
+		object_put(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* object.h's on_complete: a complete, storable response goes into the cache before any
+ * reader sees its end (the object's lock is held; nothing here takes another object's).
+ * A response that varies is stored under its variant key, beside its URL's marker. */
 static void store_object(struct object *o, void *data)
 {
 	struct frontend *fe = data;
 
+	if (!o->store || o->invalidated)
+		return;
+	if (o->vary_names) {
+		size_t klen = o->primary_len + 1 + strlen(o->vary_key);
+		char *key = malloc(klen + 1);
+		struct object *m;
+
+		if (key == NULL)
+			return;
+		snprintf(key, klen + 1, "%.*s\x01%s", (int)o->primary_len, o->entry.key,
+			 o->vary_key);
+		if ((o->entry.key_len != klen || memcmp(o->entry.key, key, klen) != 0) &&
+		    cache_entry_rekey(&o->entry, key, klen) != 0) {
+			free(key);
+			return;
+		}
+		free(key);
+		m = marker_for(fe, o->entry.key, o->primary_len, o->vary_names);
+		if (m == NULL)
+			return;
+		o->gen = m->gen;
+		object_put(m);
+	} else if (o->entry.key_len != o->primary_len &&
+		   cache_entry_rekey(&o->entry, o->entry.key, o->primary_len) != 0) {
+		return;		/* made for a variant, but the response no longer varies */
+	}
 	o->entry.size = object_size(o);
 	cache_insert(fe->cache, &o->entry);
 }
@@ -390,11 +594,18 @@ static struct object *make_object(void *arg)
 	const struct frontend_config *cfg = &rq->fe->cfg;
 	struct object *o;
 
-	o = object_new(rq->key, rq->key_len, cfg->max_object_size, cfg->stream_window,
-		       cfg->coalesce_max, object_unlinked);
+	o = object_new(rq->vkey ? rq->vkey : rq->key, rq->vkey ? rq->vkey_len : rq->key_len,
+		       cfg->max_object_size, cfg->stream_window, cfg->coalesce_max,
+		       object_unlinked);
 	if (o) {
+		o->primary_len = rq->key_len;
 		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
 		o->plain = rq->coalesce;
+		o->unsafe = rq->unsafe;
+		if (rq->validate) {
+			object_get(rq->stale);
+			o->validating = rq->stale;
+		}
 		if (o->candidate) {
 			o->on_complete = store_object;
 			o->on_complete_data = rq->fe;
@@ -403,18 +614,124 @@ static struct object *make_object(void *arg)
 	return o;
 }
 
-/* inflight_claim()'s second look in the cache (the table's lock held). */
+/* policy_field_fn over the client's request fields. */
+struct field_get {
+	const char *name;
+	char *buf;
+	size_t len, used;
+	bool found;
+};
+
+static enum MHD_Result field_get_one(void *cls, enum MHD_ValueKind kind, const char *name,
+				     const char *value)
+{
+	struct field_get *g = cls;
+
+	(void)kind;
+	if (strcasecmp(name, g->name) != 0)
+		return MHD_YES;
+	g->used += (size_t)snprintf(g->buf + g->used, g->used < g->len ? g->len - g->used : 0,
+				    "%s%s", g->found ? ", " : "", value);
+	g->found = true;
+	return MHD_YES;
+}
+
+static const char *request_field(void *ctx, const char *name, char *buf, size_t len)
+{
+	struct request *rq = ctx;
+	struct field_get g = { name, buf, len, 0, false };
+
+	buf[0] = '\0';
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, field_get_one, &g);
+	if (g.used >= len)
+		buf[len - 1] = '\0';
+	return g.found ? buf : NULL;
+}
+
+/* Sets rq->vkey to the variant key <rq> has under the Vary names of <marker>. */
+static bool request_vary_key(struct request *rq, const struct object *marker)
+{
+	char key[8192];
+	int n = policy_vary_key(marker->vary_names, request_field, rq, key, sizeof(key));
+
+	free(rq->vkey);
+	rq->vkey = NULL;
+	if (n < 0)
+		return false;
+	rq->vkey_len = rq->key_len + 1 + (size_t)n;
+	rq->vkey = malloc(rq->vkey_len + 1);
+	if (rq->vkey == NULL)
+		return false;
+	snprintf(rq->vkey, rq->vkey_len + 1, "%s\x01%s", rq->key, key);
+	rq->vary_gen = marker->gen;
+	return true;
+}
+
+/* The stored response for <rq>, referenced, following its URL's marker to the variant for
+ * this request's fields (RFC 9111 §4.1); NULL when none. */
+static struct object *lookup(struct request *rq)
+{
+	struct cache *c = rq->fe->cache;
+	struct object *o = (struct object *)cache_lookup(c, rq->key, rq->key_len);
+	struct object *v;
+
+	if (o == NULL || !o->marker)
+		return o;
+	if (!request_vary_key(rq, o)) {
+		object_put(o);
+		return NULL;
+	}
+	object_put(o);
+	v = (struct object *)cache_lookup(c, rq->vkey, rq->vkey_len);
+	if (v && v->gen != rq->vary_gen) {
+		object_put(v);		/* stored before its URL was invalidated */
+		return NULL;
+	}
+	if (v == NULL)
+		rq->fwd = FWD_VARY_MISS;
+	return v;
+}
+
+/* How stored <o> may answer <rq> now. */
+static enum policy_reuse reuse(const struct request *rq, const struct object *o)
+{
+	struct policy_stored st = {
+		.cc = &o->cc,
+		.lifetime = o->lifetime,
+		.age = policy_current_age(o->initial_age, o->response_time, time(NULL)),
+		.validator = o->validator,
+	};
+
+	return policy_reuse(&rq->policy, &st);
+}
+
+/* Says whether stale <o> may answer <rq> in place of an error (RFC 5861 §4). */
+static bool stale_if_error(const struct request *rq, const struct object *o)
+{
+	struct policy_stored st = {
+		.cc = &o->cc,
+		.lifetime = o->lifetime,
+		.age = policy_current_age(o->initial_age, o->response_time, time(NULL)),
+		.validator = o->validator,
+	};
+
+	return policy_stale_if_error(&rq->policy, &st, rq->fe->cfg.stale_if_error_s);
+}
+
+/* inflight_claim()'s second look in the cache (the table's lock held): only a response
+ * this request may use as it is. */
 static struct object *lookup_stored(void *arg)
 {
 	struct request *rq = arg;
-
 	struct object *o;
 
-	if (!rq->lookup || (rq->policy.cc.flags & CC_NO_CACHE))
+	if (!rq->lookup)
 		return NULL;	/* this request may not be answered from the store */
-	o = (struct object *)cache_lookup(rq->fe->cache, rq->key, rq->key_len);
-	if (o && policy_current_age(o->initial_age, o->response_time, time(NULL)) >= o->lifetime) {
-		object_put(o);	/* stale: this request starts the one fetch others join */
+	o = (struct object *)cache_lookup(rq->fe->cache, rq->vkey ? rq->vkey : rq->key,
+					  rq->vkey ? rq->vkey_len : rq->key_len);
+	if (o && (o->marker || (rq->vkey && o->gen != rq->vary_gen) ||
+		  reuse(rq, o) != POLICY_FRESH)) {
+		object_put(o);	/* this request starts the one fetch others join */
 		return NULL;
 	}
 	return o;
@@ -472,6 +789,9 @@ static enum MHD_Result walk_field(void *cls, enum MHD_ValueKind kind, const char
 	(void)kind;
 	if (headers_is_hop_by_hop(name) || headers_list_has(w->connection, name))
 		return MHD_YES;
+	if (w->rq->cond_local && w->rq->get &&
+	    (strcasecmp(name, "If-None-Match") == 0 || strcasecmp(name, "If-Modified-Since") == 0))
+		return MHD_YES;		/* answered here, against the full response */
 	if (strcasecmp(name, "Host") == 0 || strcasecmp(name, "Content-Length") == 0 ||
 	    strcasecmp(name, "Expect") == 0 || strcasecmp(name, "X-Forwarded-Proto") == 0 ||
 	    strcasecmp(name, "X-Forwarded-Host") == 0)
@@ -532,6 +852,16 @@ static struct curl_slist *upstream_fields(struct request *rq)
 		walk_append(&w, "X-Forwarded-Host", rq->host);
 	headers_join(joined, sizeof(joined), w.via, cfg->via);
 	walk_append(&w, "Via", joined);
+	if (rq->validate) {
+		/* RFC 9111 §4.3.1: the stored response's validators */
+		const char *etag = headers_get(&rq->stale->fields, "ETag");
+		const char *lm = headers_get(&rq->stale->fields, "Last-Modified");
+
+		if (etag)
+			walk_append(&w, "If-None-Match", etag);
+		if (lm)
+			walk_append(&w, "If-Modified-Since", lm);
+	}
 	w.list = curl_slist_append(w.list, "Expect:");
 	if (!w.accept && w.list)
 		w.list = curl_slist_append(w.list, "Accept:");
@@ -546,13 +876,97 @@ static struct curl_slist *upstream_fields(struct request *rq)
 
 static enum MHD_Result resumed(struct request *rq);
 
+/* Sends the fetch of new object <o> for <rq> upstream. Returns 0, or -ENOMEM after failing
+ * <o> (its readers see 503). */
+static int submit_fetch(struct request *rq, struct object *o)
+{
+	struct frontend *fe = rq->fe;
+	struct fetch_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.method = strdup(rq->validate ? "GET" : rq->method);
+	spec.target = strdup(rq->target);
+	spec.headers = upstream_fields(rq);
+	spec.policy = rq->policy;
+	spec.may_store = o->candidate;
+	if (spec.method == NULL || spec.target == NULL || spec.headers == NULL) {
+		fetch_spec_free(&spec);
+		object_finish(o, false, 503, "the proxy is out of memory");
+		frontend_upstream_hooks.finished(fe, o);
+		return -ENOMEM;
+	}
+	if (rq->body) {
+		/* a background revalidation has no body to give: only the request's own */
+		spec.body = rq->body;
+		spec.body_len = rq->body_len;
+		rq->body = NULL;
+	}
+	object_get(o);
+	spec.obj = o;
+	upstream_submit(fe->upstream, &spec);
+	return 0;
+}
+
+/* stale-while-revalidate (RFC 5861 §3): <rq> was answered with stale <stale>; one fetch
+ * per key, with no client, refreshes it. */
+static void revalidate_in_background(struct request *rq, struct object *stale)
+{
+	struct object *o = NULL;
+	enum inflight_claim claim;
+
+	rq->stale = stale;
+	object_get(stale);
+	rq->validate = stale->validator && rq->get;
+	claim = inflight_claim(rq->fe->inflight, rq->vkey ? rq->vkey : rq->key,
+			       rq->vkey ? rq->vkey_len : rq->key_len, NULL, now_ms(), NULL,
+			       make_object, rq, &o);
+	if (claim == INFLIGHT_OWNER) {
+		submit_fetch(rq, o);
+		log_debug("revalidating %s in the background", rq->key);
+	}
+	if (o)
+		object_put(o);
+}
+
+/* Answers <rq> from stored <o> when it may be used without the origin: 1 when answered, 0
+ * when the origin must be asked (rq->stale and rq->validate say how), -1 on failure. */
+static int answer_stored(struct request *rq, struct object *o)
+{
+	switch (reuse(rq, o)) {
+	case POLICY_FRESH:
+		return respond_hit(rq, o, false);
+	case POLICY_STALE:
+		return respond_hit(rq, o, true);
+	case POLICY_STALE_REVALIDATE: {
+		int r = respond_hit(rq, o, true);
+
+		if (rq->get)
+			revalidate_in_background(rq, o);
+		return r;
+	}
+	case POLICY_VALIDATE:
+		rq->validate = rq->get;
+		/* fall through */
+	case POLICY_FETCH:
+		break;
+	}
+	if (rq->stale == NULL) {
+		object_get(o);
+		rq->stale = o;
+	}
+	if (rq->fwd == FWD_URI_MISS)
+		rq->fwd = (rq->policy.cc.flags & CC_NO_CACHE) || rq->policy.cc.max_age == 0
+				  ? FWD_REQUEST
+				  : FWD_STALE;
+	return 0;
+}
+
 /* Hands <rq> to a fetch: joins the one running for its key when <coalesce>, else starts
  * one. The connection is suspended until the fields are known. */
 static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 {
 	struct frontend *fe = rq->fe;
 	enum inflight_claim claim = INFLIGHT_PASS;
-	struct fetch_spec spec;
 	struct stream *s;
 	struct object *o = NULL;
 
@@ -564,19 +978,22 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	s->reader.wake = reader_wake;
 	s->conn = rq->conn;
 	if (coalesce)
-		claim = inflight_claim(fe->inflight, rq->key, rq->key_len, &s->reader, now_ms(),
+		claim = inflight_claim(fe->inflight, rq->vkey ? rq->vkey : rq->key,
+				       rq->vkey ? rq->vkey_len : rq->key_len, &s->reader, now_ms(),
 				       lookup_stored, make_object, rq, &o);
 	if (claim == INFLIGHT_STORED) {
 		/* stored between our lookup and the claim */
-		int r = respond_hit(rq, o);
+		int r = respond_hit(rq, o, false);
 
 		object_put(o);
 		free(s);
-		if (r != 0)
-			return r > 0 ? MHD_YES : MHD_NO;
-		return start_fetch(rq, false);
+		return r > 0 ? MHD_YES : MHD_NO;
 	}
-	if (claim == INFLIGHT_PASS) {
+	if (claim == INFLIGHT_MARKED) {
+		rq->cache = EXCHANGE_BYPASS;	/* known not to be stored */
+		rq->fwd = FWD_BYPASS;
+	}
+	if (claim == INFLIGHT_PASS || claim == INFLIGHT_MARKED) {
 		o = make_object(rq);
 		if (o == NULL) {
 			free(s);
@@ -591,36 +1008,28 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	if (claim == INFLIGHT_JOINED) {
 		rq->coalesced = true;
 		pthread_mutex_lock(&o->lock);
-		if (o->state == OBJECT_COMPLETE && o->storable)
+		if (o->state == OBJECT_COMPLETE && o->storable && !o->revalidated)
 			rq->cache = EXCHANGE_HIT;	/* whole and kept: answered from memory */
 		pthread_mutex_unlock(&o->lock);
 		if (object_wait_fields(o, &s->reader))
 			return MHD_YES;
 		return resumed(rq);
 	}
-
-	memset(&spec, 0, sizeof(spec));
-	spec.method = strdup(rq->method);
-	spec.target = strdup(rq->target);
-	spec.headers = upstream_fields(rq);
-	spec.policy = rq->policy;
-	spec.may_store = o->candidate;
-	if (spec.method == NULL || spec.target == NULL || spec.headers == NULL) {
-		fetch_spec_free(&spec);
-		object_finish(o, false, 503, "the proxy is out of memory");
-		frontend_upstream_hooks.finished(fe, o);
-		request_drop_stream(rq);
-		return respond_error(rq, 503, "the proxy is out of memory");
-	}
-	spec.body = rq->body;
-	spec.body_len = rq->body_len;
-	rq->body = NULL;
-	object_get(o);
-	spec.obj = o;
-	/* suspend first: the upstream thread may resume us as soon as it has the fetch */
+	/* suspend first: the upstream thread may resume us as soon as it has the fetch; a
+	 * fetch that cannot start fails the object, which resumes us with its 503 */
 	object_wait_fields(o, &s->reader);
-	upstream_submit(fe->upstream, &spec);
+	submit_fetch(rq, o);
 	return MHD_YES;
+}
+
+/* Says whether <rq> is the variant of the response <o>, which varies. */
+static bool same_variant(struct request *rq, const struct object *o)
+{
+	char key[8192];
+
+	if (policy_vary_key(o->vary_names, request_field, rq, key, sizeof(key)) < 0)
+		return false;
+	return o->vary_key && strcmp(key, o->vary_key) == 0;
 }
 
 /* Called again after the fetch's fields arrived (or it failed, or refused us). */
@@ -645,9 +1054,62 @@ static enum MHD_Result resumed(struct request *rq)
 		const char *reason = o->error_reason;
 
 		request_drop_stream(rq);
+		if (rq->stale && stale_if_error(rq, rq->stale))
+			return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
+		if (rq->stale && !policy_may_serve_stale(&rq->stale->cc)) {
+			/* RFC 9111 §4.2.4: it may not be used stale and could not be validated */
+			status = 504;
+			reason = "the stored response must be revalidated and the origin failed";
+		}
 		return respond_error(rq, status, reason);
 	}
+	if (o->vary_names && !s->reader.owner && !same_variant(rq, o)) {
+		/* the response varies on fields this request has otherwise: go alone */
+		request_drop_stream(rq);
+		rq->coalesced = false;
+		return start_fetch(rq, false);
+	}
+	if (rq->stale && (o->status == 500 || o->status == 502 || o->status == 503 ||
+			  o->status == 504) && stale_if_error(rq, rq->stale)) {
+		request_drop_stream(rq);
+		return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
+	}
 	return respond_stream(rq);
+}
+
+/* Forgets everything stored under URL key <key>: the response, or the marker whose
+ * generation its variants carry (they can no longer be found), any fetch running for it
+ * (it will not be stored) and its hit-for-miss mark. */
+static void invalidate(struct frontend *fe, const char *key, size_t len)
+{
+	inflight_invalidate(fe->inflight, key, len);
+	if (cache_remove(fe->cache, key, len))
+		log_debug("invalidated %.*s", (int)len, key);
+}
+
+/* RFC 9111 §4.4: a non-error response to an unsafe request invalidates its target URI
+ * and the Location and Content-Location URIs on the same host. */
+static void invalidate_after(struct frontend *fe, const struct object *o)
+{
+	const char *key = o->entry.key, *space = memchr(key, ' ', o->primary_len);
+	char host[512], target[CACHE_MAX_KEY], other[CACHE_MAX_KEY];
+	size_t hlen;
+
+	invalidate(fe, key, o->primary_len);
+	if (space == NULL || (hlen = (size_t)(space - key)) >= sizeof(host))
+		return;
+	memcpy(host, key, hlen);
+	host[hlen] = '\0';
+	snprintf(target, sizeof(target), "%.*s", (int)(o->primary_len - hlen - 1), space + 1);
+	for (size_t i = 0; i < o->fields.n; i++) {
+		const char *name = o->fields.v[i].name;
+
+		if ((strcasecmp(name, "Location") == 0 ||
+		     strcasecmp(name, "Content-Location") == 0) &&
+		    policy_invalidation_key(host, target, o->fields.v[i].value, other,
+					    sizeof(other)))
+			invalidate(fe, other, strlen(other));
+	}
 }
 
 /* The fetch's fields are known: a response that is not kept leaves the coalescing table
@@ -658,6 +1120,8 @@ static void hook_fields(void *data, struct object *o, bool shared)
 	struct frontend *fe = data;
 	uint64_t now;
 
+	if (o->unsafe && policy_invalidates(o->status))
+		invalidate_after(fe, o);
 	if (!o->candidate || o->storable)
 		return;
 	inflight_remove(fe->inflight, o);
@@ -665,7 +1129,7 @@ static void hook_fields(void *data, struct object *o, bool shared)
 		return;		/* a 304 or 206 says nothing about the plain GET */
 	(void)shared;
 	now = now_ms();
-	inflight_mark_pass(fe->inflight, o->entry.key, o->entry.key_len, now,
+	inflight_mark_pass(fe->inflight, o->entry.key, o->primary_len, now,
 			   now + fe->cfg.hit_for_miss_ms);
 }
 
@@ -683,7 +1147,7 @@ static void hook_finished(void *data, struct object *o)
 	/* stored already (store_object(), when it completed): it leaves the coalescing table
 	 * only now, so a request in between finds one or the other, never neither */
 	if (store)
-		inflight_unmark(fe->inflight, o->entry.key, o->entry.key_len);
+		inflight_unmark(fe->inflight, o->entry.key, o->primary_len);
 	inflight_remove(fe->inflight, o);
 }
 
@@ -698,6 +1162,7 @@ const struct upstream_hooks frontend_upstream_hooks = {
 struct field_scan {
 	struct http_framing framing;
 	bool authorization, conditional, range;
+	const char *inm, *ims;		/* the conditions a cache answers */
 	struct cache_control cc;
 	bool cache_control, pragma_no_cache;
 	const char *user_agent, *referer;
@@ -714,8 +1179,12 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
 		f->authorization = true;
 	} else if (strcasecmp(name, "Range") == 0) {
 		f->range = true;
+	} else if (strcasecmp(name, "If-None-Match") == 0) {
+		f->inm = value;
+	} else if (strcasecmp(name, "If-Modified-Since") == 0) {
+		f->ims = value;
 	} else if (strncasecmp(name, "If-", 3) == 0) {
-		f->conditional = true;
+		f->conditional = true;		/* for the origin alone */
 	} else if (strcasecmp(name, "Cache-Control") == 0) {
 		f->cache_control = true;
 		policy_cc_parse(&f->cc, value);
@@ -816,13 +1285,21 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 		f.cc.flags |= CC_NO_CACHE;	/* RFC 9111 §5.4 */
 	rq->get = strcmp(method, "GET") == 0;
 	rq->head = strcmp(method, "HEAD") == 0;
-	rq->policy.get = rq->get;
+	rq->unsafe = !rq->get && !rq->head && strcmp(method, "OPTIONS") != 0 &&
+		     strcmp(method, "TRACE") != 0;
+	rq->policy.get = rq->get && !f.conditional;
 	rq->policy.authorization = f.authorization;
 	rq->policy.cc = f.cc;
-	rq->lookup = (rq->get || rq->head) && !f.authorization;
+	/* RFC 9111 §3.5: a request with Authorization may use what the cache holds; only its
+	 * own response is stored under the stricter rule (policy_storable()) */
+	rq->lookup = (rq->get || rq->head) && !f.conditional;
+	rq->cond_local = rq->lookup && (f.inm || f.ims);
+	rq->inm = f.inm;
+	rq->ims = f.ims;
 	rq->coalesce = rq->get && !f.authorization && !f.conditional && !f.range &&
 		       !(f.cc.flags & CC_NO_STORE);
 	rq->cache = rq->lookup ? EXCHANGE_MISS : EXCHANGE_BYPASS;
+	rq->fwd = rq->lookup ? FWD_URI_MISS : FWD_BYPASS;
 }
 
 /* Keeps up to --max-body bytes of the request body; past that, drops them and remembers
@@ -871,15 +1348,20 @@ static enum MHD_Result dispatch(struct request *rq)
 {
 	if (rq->error_status)
 		return respond_error(rq, rq->error_status, rq->error_reason);
-	if (rq->lookup && !(rq->policy.cc.flags & CC_NO_CACHE)) {
-		struct cache_entry *e = cache_lookup(rq->fe->cache, rq->key, rq->key_len);
+	if (rq->lookup) {
+		struct object *o = lookup(rq);
 
-		if (e) {
-			int r = respond_hit(rq, (struct object *)e);
+		if (o) {
+			int r = answer_stored(rq, o);
 
-			object_put((struct object *)e);
+			object_put(o);
 			if (r != 0)
 				return r > 0 ? MHD_YES : MHD_NO;
+		}
+		if (rq->policy.cc.flags & CC_ONLY_IF_CACHED) {
+			/* RFC 9111 §5.2.1.7 */
+			rq->cache = EXCHANGE_MISS;
+			return respond_error(rq, 504, "only-if-cached, and nothing usable is stored");
 		}
 	}
 	return start_fetch(rq, rq->coalesce);
@@ -998,7 +1480,10 @@ void frontend_completed(void *cls, struct MHD_Connection *connection, void **con
 	if (rq->target_owned)
 		free(rq->target);
 	free(rq->key);
+	free(rq->vkey);
 	free(rq->body);
+	if (rq->stale)
+		object_put(rq->stale);
 	free(rq);
 	*con_cls = NULL;
 	if (atomic_fetch_sub(&fe->in_flight, 1) == 1 && atomic_load(&fe->draining)) {

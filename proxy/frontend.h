@@ -30,6 +30,9 @@ struct frontend_config {
 	const char *via;		/* "1.1 mtps" */
 	bool preserve_host;		/* send the client's Host upstream, else the backend's */
 	unsigned retry_after_s;		/* Retry-After on a 503 when every backend is down */
+	const char *cache_name;		/* in Cache-Status: the --via-name */
+	bool cache_status_key;		/* Cache-Status tells the key */
+	long long stale_if_error_s;	/* --stale-if-error: a default window, 0 none */
 };
 
 #define FRONTEND_MAX_OBSERVERS 4
@@ -47,6 +50,7 @@ struct frontend {
 	struct inflight *inflight;
 	struct upstream *upstream;
 	atomic_long in_flight;		/* requests begun and not completed */
+	atomic_uint_fast64_t vary_gen;	/* the last Vary marker generation given */
 	atomic_bool draining;
 	int idle_fd;			/* eventfd: written when a drain sees in_flight reach 0 */
 };

@@ -18,7 +18,7 @@ struct slot {
 	struct object *obj;	/* a running fetch, or NULL for a mark */
 	uint64_t pass_until_ms;	/* a mark: until when */
 	size_t key_len;
-	char key[];		/* a mark's key; a fetch's lives in its object */
+	char key[];		/* a copy: a Vary variant's object changes its own key */
 };
 
 struct inflight {
@@ -54,11 +54,6 @@ void inflight_free(struct inflight *t)
 	free(t);
 }
 
-static const char *slot_key(const struct slot *s)
-{
-	return s->obj ? s->obj->entry.key : s->key;
-}
-
 /* Finds the slot for <key> - a mark if there is one, else a running fetch - dropping
  * expired marks on the way. Lock held. */
 static struct slot **find(struct inflight *t, const char *key, size_t len, uint64_t hash,
@@ -75,7 +70,7 @@ static struct slot **find(struct inflight *t, const char *key, size_t len, uint6
 			free(s);
 			continue;
 		}
-		if (s->hash == hash && s->key_len == len && memcmp(slot_key(s), key, len) == 0) {
+		if (s->hash == hash && s->key_len == len && memcmp(s->key, key, len) == 0) {
 			if (s->obj == NULL)
 				return pp;
 			if (fetch == NULL)
@@ -100,8 +95,14 @@ enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t k
 	pthread_mutex_lock(&t->lock);
 	pp = find(t, key, key_len, hash, now_ms);
 	s = *pp;
-	if (s && s->obj == NULL)
-		goto out;	/* hit-for-miss */
+	if (s && s->obj == NULL) {
+		ret = INFLIGHT_MARKED;	/* hit-for-miss */
+		goto out;
+	}
+	if (s && r == NULL) {
+		ret = INFLIGHT_JOINED;	/* running already; nobody to attach */
+		goto out;
+	}
 	if (s && object_attach(s->obj, r, now_ms) == 0) {
 		object_get(s->obj);
 		*op = s->obj;
@@ -116,7 +117,7 @@ enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t k
 		ret = INFLIGHT_STORED;
 		goto out;
 	}
-	s = calloc(1, sizeof(*s));
+	s = calloc(1, sizeof(*s) + key_len + 1);
 	if (s == NULL)
 		goto out;
 	s->obj = make(arg);
@@ -124,10 +125,14 @@ enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t k
 		free(s);
 		goto out;
 	}
-	r->owner = true;
-	object_attach(s->obj, r, now_ms);	/* a new object always takes its owner */
+	if (r) {
+		r->owner = true;
+		object_attach(s->obj, r, now_ms);	/* a new object always takes its owner */
+	}
 	s->hash = hash;
 	s->key_len = key_len;
+	memcpy(s->key, key, key_len);
+	s->obj->inflight_hash = hash;
 	s->next = t->buckets[hash & (BUCKETS - 1)];
 	t->buckets[hash & (BUCKETS - 1)] = s;
 	object_get(s->obj);	/* one for the table, one for the caller */
@@ -143,7 +148,7 @@ void inflight_remove(struct inflight *t, struct object *o)
 	struct slot **pp, *s = NULL;
 
 	pthread_mutex_lock(&t->lock);
-	for (pp = &t->buckets[o->entry.hash & (BUCKETS - 1)]; *pp; pp = &(*pp)->next) {
+	for (pp = &t->buckets[o->inflight_hash & (BUCKETS - 1)]; *pp; pp = &(*pp)->next) {
 		if ((*pp)->obj == o) {
 			s = *pp;
 			*pp = s->next;
@@ -206,4 +211,40 @@ void inflight_unmark(struct inflight *t, const char *key, size_t key_len)
 		pp = &s->next;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+void inflight_invalidate(struct inflight *t, const char *key, size_t key_len)
+{
+	uint64_t hash = cache_hash(key, key_len);
+	struct slot **pp, *gone = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	pp = &t->buckets[hash & (BUCKETS - 1)];
+	while (*pp) {
+		struct slot *s = *pp;
+
+		if (s->hash == hash && s->key_len == key_len && memcmp(s->key, key, key_len) == 0) {
+			*pp = s->next;
+			if (s->obj == NULL) {
+				t->markers--;
+				free(s);
+			} else {
+				s->next = gone;
+				gone = s;
+			}
+			continue;
+		}
+		pp = &s->next;
+	}
+	pthread_mutex_unlock(&t->lock);
+	while (gone) {
+		struct slot *s = gone;
+
+		gone = s->next;
+		pthread_mutex_lock(&s->obj->lock);
+		s->obj->invalidated = true;
+		pthread_mutex_unlock(&s->obj->lock);
+		object_put(s->obj);
+		free(s);
+	}
 }

@@ -18,7 +18,8 @@
 enum inflight_claim {
 	INFLIGHT_OWNER = 0,	/* a new fetch: *op is a new object the caller starts */
 	INFLIGHT_JOINED,	/* *op is the running fetch's object; the reader is attached */
-	INFLIGHT_PASS,		/* fetch alone, uncoalesced (hit-for-miss, or out of memory) */
+	INFLIGHT_PASS,		/* fetch alone, uncoalesced (the fetch is full, out of memory) */
+	INFLIGHT_MARKED,	/* fetch alone: the key is hit-for-miss */
 	INFLIGHT_STORED,	/* *op is what <stored> found: the fetch ended meanwhile */
 };
 
@@ -34,7 +35,9 @@ void inflight_free(struct inflight *t);
  * (INFLIGHT_STORED, *op referenced, <r> not attached). Otherwise, for INFLIGHT_OWNER,
  * <make> is called (under the lock; neither callback may call back) to create the
  * object, which is entered in the table, gets <r> attached as its owner and is returned in
- * *op with a reference for the caller. For INFLIGHT_JOINED *op is referenced too. */
+ * *op with a reference for the caller. For INFLIGHT_JOINED *op is referenced too.
+ * <r> may be NULL (a background revalidation): then a running fetch is not joined
+ * (INFLIGHT_JOINED with *op NULL) and a new object has no reader. */
 enum inflight_claim inflight_claim(struct inflight *t, const char *key, size_t key_len,
 				   struct object_reader *r, uint64_t now_ms,
 				   struct object *(*stored)(void *arg),
@@ -49,6 +52,10 @@ void inflight_remove(struct inflight *t, struct object *o);
  * table's bound). */
 void inflight_mark_pass(struct inflight *t, const char *key, size_t key_len,
 			uint64_t now_ms, uint64_t until_ms);
+
+/* An unsafe request changed <key>'s resource: the fetch running for it leaves the table and
+ * is marked invalidated (object.h: it will not be stored), and its mark is forgotten. */
+void inflight_invalidate(struct inflight *t, const char *key, size_t key_len);
 
 /* Forgets a hit-for-miss mark (a cacheable response arrived, or a purge). */
 void inflight_unmark(struct inflight *t, const char *key, size_t key_len);

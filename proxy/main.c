@@ -63,6 +63,10 @@ struct settings {
 	uint64_t coalesce_timeout_ms;
 	int coalesce_max;
 	uint64_t hit_for_miss_ms;
+	uint64_t stale_if_error_ms;
+	uint64_t heuristic_max_ms;
+	char *set_cookie;
+	bool cache_status_key;
 	uint64_t stream_buffer;
 	char *host_header;
 	char *via_name;
@@ -76,6 +80,7 @@ struct settings {
 };
 
 static const char *const host_header_choices[] = { "client", "backend", NULL };
+static const char *const set_cookie_choices[] = { "store", "refuse", NULL };
 
 #define S(field) offsetof(struct settings, field)
 #define DAY_MS (86400LL * 1000)
@@ -129,6 +134,17 @@ static const struct opt_def options[] = {
 	  "most requests sharing one fetch", NULL },
 	{ "hit-for-miss", 0, OPT_DURATION, 0, S(hit_for_miss_ms), "SECONDS", "10", 0, DAY_MS,
 	  "how long requests for an uncacheable URL skip coalescing", NULL },
+	{ "stale-if-error", 0, OPT_DURATION, 0, S(stale_if_error_ms), "SECONDS", "0", 0,
+	  365 * DAY_MS, "serve a stale response this long past its freshness when the origin fails "
+	  "(RFC 5861); 0: only when the response says so", NULL },
+	{ "heuristic-max", 0, OPT_DURATION, 0, S(heuristic_max_ms), "SECONDS", "86400", 0,
+	  365 * DAY_MS, "longest heuristic freshness (10 % of the time since Last-Modified)",
+	  NULL },
+	{ "set-cookie", 0, OPT_STRING, 0, S(set_cookie), "WHAT", "store", 0, 0,
+	  "responses with Set-Cookie: store them (as RFC 9111 allows) or refuse to",
+	  set_cookie_choices },
+	{ "cache-status-key", 0, OPT_FLAG, 0, S(cache_status_key), NULL, NULL, 0, 0,
+	  "add the cache key to the Cache-Status field", NULL },
 	{ "stream-buffer", 0, OPT_SIZE, 0, S(stream_buffer), "SIZE", "1M", 16384, 1LL << 30,
 	  "most bytes held per response that is not stored, for slow clients", NULL },
 	{ "host-header", 0, OPT_STRING, 0, S(host_header), "WHICH", "client", 0, 0,
@@ -344,6 +360,9 @@ int main(int argc, char **argv)
 		.coalesce_max = (unsigned)s.coalesce_max,
 		.hit_for_miss_ms = s.hit_for_miss_ms,
 		.via = via,
+		.cache_name = s.via_name,
+		.cache_status_key = s.cache_status_key,
+		.stale_if_error_s = (long long)(s.stale_if_error_ms / 1000),
 		.preserve_host = strcmp(s.host_header, "client") == 0,
 		.retry_after_s = s.health_interval_ms >= 1000 ? (unsigned)(s.health_interval_ms / 1000)
 							      : 1,
@@ -371,6 +390,10 @@ int main(int argc, char **argv)
 		.connect_timeout_ms = s.connect_timeout_ms,
 		.timeout_ms = s.upstream_timeout_ms,
 		.coalesce_timeout_ms = s.coalesce_timeout_ms,
+		.policy = {
+			.refuse_set_cookie = strcmp(s.set_cookie, "refuse") == 0,
+			.heuristic_max = (long long)(s.heuristic_max_ms / 1000),
+		},
 		.hooks = &frontend_upstream_hooks,
 		.hooks_data = &fe,
 	};

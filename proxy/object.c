@@ -15,6 +15,10 @@ static void object_destroy(struct cache_entry *e)
 
 	headers_free(&o->fields);
 	free(o->body);
+	free(o->vary_names);
+	free(o->vary_key);
+	if (o->validating)
+		object_put(o->validating);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
 }
@@ -38,6 +42,8 @@ struct object *object_new(const char *key, size_t key_len, size_t max_size, size
 	o->max_readers = max_readers;
 	o->hit_age = -1;
 	o->upstream_us = -1;
+	o->primary_len = key_len;
+	policy_cc_init(&o->cc);
 	return o;
 }
 

@@ -30,6 +30,7 @@
 
 #include "cache.h"
 #include "headers.h"
+#include "policy.h"
 
 enum object_state {
 	OBJECT_PENDING = 0,	/* request sent, no response fields yet */
@@ -87,6 +88,13 @@ struct object {
 	bool plain;			/* others could share its response (no conditional,
 					 * Range or Authorization): an unshareable one marks
 					 * the key hit-for-miss */
+	bool unsafe;			/* an unsafe method: a success invalidates (§4.4) */
+	size_t primary_len;		/* entry.key[0..primary_len) is the URL's key; a
+					 * Vary variant's key goes on with "\x01" and its
+					 * secondary key */
+	struct object *validating;	/* the stored response this fetch revalidates, with
+					 * a reference; NULL for a plain fetch */
+	uint64_t inflight_hash;		/* inflight.c's own */
 
 	/* upstream */
 	int status;
@@ -96,6 +104,15 @@ struct object {
 	time_t response_time;
 	long long initial_age;		/* corrected_initial_age, seconds */
 	long long lifetime;		/* freshness lifetime, seconds */
+	struct cache_control cc;	/* the response's Cache-Control */
+	bool validator;			/* has ETag or Last-Modified */
+	bool store;			/* goes into the cache when complete */
+	bool revalidated;		/* a 304 validated <validating>: this is it, refreshed */
+	char *vary_names;		/* policy_vary_names() of its Vary, or NULL */
+	char *vary_key;			/* the owner request's secondary key for vary_names */
+	bool marker;			/* no response: the Vary names of a URL's variants */
+	uint64_t gen;			/* a marker's generation; a variant's, its marker's:
+					 * a variant of another generation is not used */
 	char backend[272];		/* "host:port" that answered (BALANCER_MAX_NAME) */
 	int64_t upstream_us;		/* request sent to fields received */
 	int error_status;		/* FAILED before STREAMING: 502, 503 or 504 */
@@ -107,6 +124,7 @@ struct object {
 	bool shared;			/* readers other than the owner may attach */
 	bool paused;			/* the writer was told to wait for room */
 	bool unlinked;			/* left the cache: no new hit responses are kept */
+	bool invalidated;		/* an unsafe request changed the resource: not stored */
 	char *body;
 	size_t len, cap;		/* bytes held, bytes allocated */
 	uint64_t base;			/* offset of body[0]; > 0 once bytes were dropped */

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,37 @@ void policy_cc_init(struct cache_control *cc)
 	cc->min_fresh = -1;
 	cc->stale_while_revalidate = -1;
 	cc->stale_if_error = -1;
+	cc->no_cache_fields[0] = '\0';
+}
+
+/* Adds the field names of a qualified no-cache to cc->no_cache_fields; a list that does
+ * not fit becomes unqualified no-cache, the more restrictive reading. */
+static void no_cache_fields(struct cache_control *cc, const char *arg, size_t alen)
+{
+	char *out = cc->no_cache_fields;
+	size_t n = strlen(out);
+
+	for (size_t i = 0; i < alen;) {
+		size_t start, end;
+
+		while (i < alen && (arg[i] == ',' || arg[i] == ' ' || arg[i] == '\t'))
+			i++;
+		start = i;
+		while (i < alen && arg[i] != ',' && arg[i] != ' ' && arg[i] != '\t')
+			i++;
+		end = i;
+		if (end == start)
+			continue;
+		if (n + (n > 0) + (end - start) + 1 > sizeof(cc->no_cache_fields)) {
+			cc->flags |= CC_NO_CACHE;
+			return;
+		}
+		if (n > 0)
+			out[n++] = ',';
+		for (size_t k = start; k < end; k++)
+			out[n++] = (char)tolower((unsigned char)arg[k]);
+		out[n] = '\0';
+	}
 }
 
 /* Parses delta-seconds (RFC 9111 §1.2.2): digits only. Returns -1 when invalid; values
@@ -88,7 +120,12 @@ static void directive(struct cache_control *cc, const char *name, size_t nlen,
 		if (v >= 0)
 			keep_min(&cc->stale_if_error, v);
 	} else if (IS("no-cache")) {
-		cc->flags |= arg && alen > 0 ? CC_NO_CACHE_FIELDS : CC_NO_CACHE;
+		if (arg && alen > 0) {
+			cc->flags |= CC_NO_CACHE_FIELDS;
+			no_cache_fields(cc, arg, alen);
+		} else {
+			cc->flags |= CC_NO_CACHE;
+		}
 	} else {
 		for (size_t i = 0; i < sizeof(flag_directives) / sizeof(flag_directives[0]); i++)
 			if (strlen(flag_directives[i].name) == nlen &&
@@ -169,13 +206,21 @@ void policy_response_read(struct policy_response *r, int status,
 				r->age = a;
 		} else if (strcasecmp(name, "Vary") == 0) {
 			r->vary = true;
+			if (headers_list_has(value, "*"))
+				r->vary_star = true;
+		} else if (strcasecmp(name, "Last-Modified") == 0) {
+			r->has_last_modified = http_date_parse(value, &r->last_modified) == 0;
+		} else if (strcasecmp(name, "ETag") == 0) {
+			r->etag = true;
+		} else if (strcasecmp(name, "Set-Cookie") == 0) {
+			r->set_cookie = true;
 		}
 	}
 }
 
-/* Final statuses this cache stores (RFC 9110 §15: those it understands; 206 and 304 are
- * not complete responses to a GET). */
-static bool status_storable(int status)
+/* Final statuses this cache understands and may store (RFC 9110 §15). 206 is not a
+ * complete response (mtps keeps no ranges) and a 304 only updates (RFC 9111 §4.3.4). */
+static bool status_understood(int status)
 {
 	switch (status) {
 	case 200: case 203: case 204: case 300: case 301: case 302: case 303: case 307:
@@ -187,33 +232,73 @@ static bool status_storable(int status)
 	}
 }
 
-bool policy_storable(const struct policy_request *rq, const struct policy_response *r,
-		     const char **why)
+bool policy_heuristically_cacheable(int status)
+{
+	switch (status) {
+	case 200: case 203: case 204: case 206: case 300: case 301: case 308: case 404:
+	case 405: case 410: case 414: case 501:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool policy_storable(const struct policy_config *cfg, const struct policy_request *rq,
+		     const struct policy_response *r, const char **why)
 {
 	const char *reason = NULL;
+	bool understood = status_understood(r->status);
 
 	if (!rq->get)
 		reason = "request method is not GET";
 	else if (rq->cc.flags & CC_NO_STORE)
 		reason = "request has Cache-Control: no-store";
-	else if (!status_storable(r->status))
+	else if (!understood)
 		reason = "status code is not stored";
-	else if (r->cc.flags & CC_NO_STORE)
+	else if ((r->cc.flags & CC_NO_STORE) && !(r->cc.flags & CC_MUST_UNDERSTAND))
 		reason = "response has Cache-Control: no-store";
 	else if (r->cc.flags & CC_PRIVATE)
 		reason = "response has Cache-Control: private";
-	else if (r->cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS))
-		reason = "response has Cache-Control: no-cache (revalidation not supported yet)";
 	else if (rq->authorization && !(r->cc.flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) &&
 		 r->cc.s_maxage < 0)
 		reason = "request has Authorization";
-	else if (r->vary)
-		reason = "response has Vary (variants not supported yet)";
-	else if (policy_freshness_lifetime(r) <= 0)
-		reason = "response is not explicitly fresh";
+	else if (r->vary_star)
+		reason = "response has Vary: *";
+	else if (r->set_cookie && cfg->refuse_set_cookie)
+		reason = "response has Set-Cookie (--set-cookie refuse)";
+	else if (!policy_heuristically_cacheable(r->status) && !(r->cc.flags & CC_PUBLIC) &&
+		 policy_freshness_lifetime(r) < 0)
+		reason = "status code is stored only with explicit freshness";
 	if (why)
 		*why = reason;
 	return reason == NULL;
+}
+
+long long policy_lifetime(const struct policy_config *cfg, const struct policy_response *r)
+{
+	long long explicit = policy_freshness_lifetime(r), since;
+	time_t base;
+
+	if (explicit >= 0)
+		return explicit;
+	if (!policy_heuristically_cacheable(r->status) && !(r->cc.flags & CC_PUBLIC))
+		return 0;
+	if (!r->has_last_modified)
+		return 0;
+	base = r->has_date ? r->date : r->response_time;
+	if (base <= r->last_modified)
+		return 0;
+	since = (long long)(base - r->last_modified) / 10;
+	return since < cfg->heuristic_max ? since : cfg->heuristic_max;
+}
+
+bool policy_worth_keeping(const struct policy_response *r, long long lifetime, long long age)
+{
+	bool validator = r->etag || r->has_last_modified;
+
+	if (r->cc.flags & CC_NO_CACHE)
+		return validator;
+	return lifetime > age || validator;
 }
 
 long long policy_freshness_lifetime(const struct policy_response *r)
@@ -242,4 +327,278 @@ long long policy_initial_age(const struct policy_response *r, time_t request_tim
 	corrected = (r->age > 0 ? r->age : 0) +
 		    (response_time > request_time ? (long long)(response_time - request_time) : 0);
 	return apparent > corrected ? apparent : corrected;
+}
+
+/* ---- reuse ----------------------------------------------------------------------------- */
+
+bool policy_may_serve_stale(const struct cache_control *cc)
+{
+	return !(cc->flags & (CC_MUST_REVALIDATE | CC_PROXY_REVALIDATE)) && cc->s_maxage < 0;
+}
+
+enum policy_reuse policy_reuse(const struct policy_request *rq, const struct policy_stored *s)
+{
+	const struct cache_control *q = &rq->cc, *cc = s->cc;
+	enum policy_reuse check = s->validator ? POLICY_VALIDATE : POLICY_FETCH;
+	bool fresh = s->age < s->lifetime;
+	long long staleness = s->age - s->lifetime;
+
+	if (q->flags & CC_NO_CACHE)
+		return check;				/* §5.2.1.4 */
+	if (cc->flags & CC_NO_CACHE)
+		return check;				/* §5.2.2.4 */
+	if (fresh && (cc->flags & CC_IMMUTABLE))
+		return POLICY_FRESH;			/* RFC 8246 §2: no reload needed */
+	if (q->max_age >= 0 && s->age > q->max_age)
+		return check;				/* §5.2.1.1 */
+	if (q->max_age == 0)
+		return check;				/* an age of 0 is not "less than" 0 */
+	if (fresh) {
+		if (q->min_fresh >= 0 && s->lifetime - s->age < q->min_fresh)
+			return check;			/* §5.2.1.3 */
+		return POLICY_FRESH;
+	}
+	if (!policy_may_serve_stale(cc))
+		return check;				/* §4.2.4 */
+	if (q->max_stale >= 0 && staleness <= q->max_stale)
+		return POLICY_STALE;			/* §5.2.1.2 */
+	if (cc->stale_while_revalidate >= 0 && staleness <= cc->stale_while_revalidate)
+		return POLICY_STALE_REVALIDATE;
+	return check;
+}
+
+bool policy_stale_if_error(const struct policy_request *rq, const struct policy_stored *s,
+			   long long default_s)
+{
+	long long staleness = s->age - s->lifetime, window = default_s;
+
+	if (!policy_may_serve_stale(s->cc) || (s->cc->flags & CC_NO_CACHE))
+		return false;
+	if (s->cc->stale_if_error >= 0)
+		window = s->cc->stale_if_error;
+	if (rq->cc.stale_if_error >= 0)
+		window = rq->cc.stale_if_error;		/* the client's wish wins */
+	return staleness <= window && window > 0;
+}
+
+/* ---- conditional requests --------------------------------------------------------------- */
+
+/* The opaque-tag of an entity-tag at <p> (weak prefix dropped): sets *tag and *len and
+ * returns the position after it, or NULL when malformed. */
+static const char *etag_next(const char *p, const char **tag, size_t *len)
+{
+	const char *q;
+
+	while (*p == ' ' || *p == '\t' || *p == ',')
+		p++;
+	if (*p == '\0')
+		return NULL;
+	if (p[0] == 'W' && p[1] == '/')
+		p += 2;
+	if (*p != '"')
+		return NULL;
+	q = strchr(p + 1, '"');
+	if (q == NULL)
+		return NULL;
+	*tag = p + 1;
+	*len = (size_t)(q - p - 1);
+	return q + 1;
+}
+
+bool policy_etag_match(const char *list, const char *etag)
+{
+	const char *want, *tag, *p = list;
+	size_t want_len, len;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (p[0] == '*')
+		return true;				/* RFC 9110 §13.1.2 */
+	if (etag == NULL || etag_next(etag, &want, &want_len) == NULL)
+		return false;
+	while ((p = etag_next(p, &tag, &len)) != NULL)
+		if (len == want_len && memcmp(tag, want, len) == 0)
+			return true;			/* weak comparison, §8.8.3.2 */
+	return false;
+}
+
+bool policy_not_modified(const char *inm, const char *ims, const char *etag,
+			 const char *last_modified, const char *date, time_t response_time)
+{
+	time_t since, t;
+
+	if (inm)
+		return policy_etag_match(inm, etag);	/* RFC 9110 §13.2.2 step 3 */
+	if (ims == NULL || http_date_parse(ims, &since) != 0)
+		return false;
+	/* RFC 9111 §4.3.2: Last-Modified, else Date, else when it was received */
+	if (last_modified && http_date_parse(last_modified, &t) == 0)
+		return t <= since;
+	if (date && http_date_parse(date, &t) == 0)
+		return t <= since;
+	return response_time <= since;
+}
+
+/* ---- Vary --------------------------------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int policy_vary_names(const char *vary, char *out, size_t len)
+{
+	char buf[1024], *names[64];
+	size_t n = 0, used = 0;
+	const char *p = vary;
+
+	if (len == 0)
+		return -1;
+	out[0] = '\0';
+	while (*p) {
+		const char *start;
+		size_t k;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		start = p;
+		while (*p && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		k = (size_t)(p - start);
+		if (k == 0)
+			continue;
+		if (k == 1 && *start == '*')
+			return -1;
+		if (n == sizeof(names) / sizeof(names[0]) || used + k + 1 > sizeof(buf))
+			return -1;
+		names[n] = buf + used;
+		for (size_t i = 0; i < k; i++)
+			buf[used++] = (char)tolower((unsigned char)start[i]);
+		buf[used++] = '\0';
+		n++;
+	}
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	used = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(names[i]);
+
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		if (used + (used > 0) + k + 1 > len)
+			return -1;
+		if (used > 0)
+			out[used++] = ',';
+		memcpy(out + used, names[i], k + 1);
+		used += k;
+	}
+	return (int)used;
+}
+
+/* Appends <v> normalised: blanks trimmed, runs of blanks one space, none around commas. */
+static bool append_normalised(char *out, size_t len, size_t *used, const char *v)
+{
+	size_t n = *used;
+	bool blank = false;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	for (; *v; v++) {
+		char c = *v;
+
+		if (c == ' ' || c == '\t') {
+			blank = true;
+			continue;
+		}
+		if (blank && c != ',' && n > *used && out[n - 1] != ',') {
+			if (n + 1 >= len)
+				return false;
+			out[n++] = ' ';
+		}
+		blank = false;
+		if (n + 1 >= len)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	*used = n;
+	return true;
+}
+
+int policy_vary_key(const char *names, policy_field_fn *get, void *ctx, char *out, size_t len)
+{
+	char name[256], value[4096];
+	size_t used = 0;
+	const char *p = names;
+
+	if (len == 0)
+		return -1;
+	out[0] = '\0';
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t k = end ? (size_t)(end - p) : strlen(p);
+		const char *v;
+
+		if (k >= sizeof(name) || used + k + 2 >= len)
+			return -1;
+		memcpy(name, p, k);
+		name[k] = '\0';
+		memcpy(out + used, name, k);
+		used += k;
+		v = get(ctx, name, value, sizeof(value));
+		if (v) {
+			out[used++] = '=';
+			if (!append_normalised(out, len, &used, v))
+				return -1;
+		}
+		if (used + 2 > len)
+			return -1;
+		out[used++] = '\n';
+		out[used] = '\0';
+		p += k;
+		if (*p == ',')
+			p++;
+	}
+	return (int)used;
+}
+
+/* ---- invalidation ------------------------------------------------------------------------- */
+
+bool policy_invalidation_key(const char *host, const char *target, const char *uri,
+			     char *key, size_t len)
+{
+	size_t hlen = strlen(host);
+	const char *path;
+	int n;
+
+	while (*uri == ' ' || *uri == '\t')
+		uri++;
+	if (*uri == '\0' || hlen == 0)
+		return false;
+	if (strncasecmp(uri, "http://", 7) == 0 || strncmp(uri, "//", 2) == 0) {
+		const char *auth = uri + (uri[0] == '/' ? 2 : 7);
+		size_t alen = strcspn(auth, "/?#");
+
+		if (alen != hlen || strncasecmp(auth, host, hlen) != 0)
+			return false;			/* another host: §4.4 */
+		path = auth + alen;
+		n = snprintf(key, len, "%s %s%.*s", host, *path == '/' ? "" : "/",
+			     (int)strcspn(path, "#"), path);
+	} else if (strchr(uri, ':') && strcspn(uri, ":") < strcspn(uri, "/?#")) {
+		return false;				/* another scheme */
+	} else if (uri[0] == '/') {
+		n = snprintf(key, len, "%s %.*s", host, (int)strcspn(uri, "#"), uri);
+	} else {
+		/* a relative path: against the target's directory (RFC 3986 §5.2.3) */
+		size_t dir = strcspn(target, "?");
+
+		while (dir > 0 && target[dir - 1] != '/')
+			dir--;
+		n = snprintf(key, len, "%s %.*s%.*s", host, (int)dir, target,
+			     (int)strcspn(uri, "#"), uri);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return false;
+	for (size_t i = 0; i < hlen; i++)
+		key[i] = (char)tolower((unsigned char)key[i]);
+	return true;
 }

@@ -258,6 +258,130 @@ static bool may_retry(const struct fetch *f, bool unsent)
 	return unsent || method_idempotent(f->spec.method);
 }
 
+/* policy_field_fn over the request fields sent upstream ("Name: value" lines). */
+static const char *sent_field(void *ctx, const char *name, char *buf, size_t len)
+{
+	const struct curl_slist *l = ctx;
+	size_t nlen = strlen(name), used = 0;
+	bool found = false;
+
+	buf[0] = '\0';
+	for (; l; l = l->next) {
+		const char *d = l->data, *v;
+
+		if (strncasecmp(d, name, nlen) != 0 || (d[nlen] != ':' && d[nlen] != ';'))
+			continue;
+		if (d[nlen] == ':' && d[nlen + 1] == '\0')
+			continue;	/* "Name:" tells libcurl not to send its own */
+		v = d[nlen] == ':' ? d + nlen + 1 : "";
+		while (*v == ' ' || *v == '\t')
+			v++;
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
+					 found ? ", " : "", v);
+		found = true;
+	}
+	if (used >= len)
+		buf[len - 1] = '\0';
+	return found ? buf : NULL;
+}
+
+/* Sets o->vary_names and o->vary_key from the response's Vary fields and the request sent.
+ * Returns false when they cannot be kept (too long, out of memory). */
+static bool vary_setup(struct fetch *f, struct object *o)
+{
+	char vary[1024] = "", names[1024], key[8192];
+	const struct header_list *l = &o->fields;
+
+	for (size_t i = 0; i < l->n; i++) {
+		char joined[sizeof(vary)];
+
+		if (strcasecmp(l->v[i].name, "Vary") != 0)
+			continue;
+		if (headers_join(joined, sizeof(joined), vary, l->v[i].value) != 0)
+			return false;
+		memcpy(vary, joined, sizeof(vary));
+	}
+	if (policy_vary_names(vary, names, sizeof(names)) <= 0)
+		return policy_vary_names(vary, names, sizeof(names)) == 0;
+	if (policy_vary_key(names, sent_field, f->spec.headers, key, sizeof(key)) < 0)
+		return false;
+	o->vary_names = strdup(names);
+	o->vary_key = strdup(key);
+	return o->vary_names && o->vary_key;
+}
+
+static void body_complete(struct fetch *f);
+
+/* A 304 answered the revalidation of o->validating (RFC 9111 §4.3.3): <o> becomes the
+ * stored response with its fields updated from the 304's (§3.2: each field the 304 has
+ * replaces the stored ones of that name) and the stored body, complete at once. */
+static bool revalidated(struct fetch *f, time_t now)
+{
+	struct upstream *u = f->up;
+	struct object *o = f->spec.obj, *old = o->validating;
+	struct header_list merged = { 0 };
+	struct policy_response pr;
+	bool store;
+	int r = 0;
+
+	for (size_t i = 0; i < old->fields.n && r == 0; i++) {
+		const char *name = old->fields.v[i].name, *value = old->fields.v[i].value;
+
+		if (headers_get(&f->fields, name) == NULL)
+			r = headers_add(&merged, name, strlen(name), value, strlen(value));
+	}
+	for (size_t i = 0; i < f->fields.n && r == 0; i++) {
+		const char *name = f->fields.v[i].name, *value = f->fields.v[i].value;
+
+		r = headers_add(&merged, name, strlen(name), value, strlen(value));
+	}
+	if (r) {
+		headers_free(&merged);
+		f->error = "the revalidated response's fields are too large";
+		return false;
+	}
+	headers_free(&f->fields);
+	policy_response_read(&pr, old->status, &merged, now);
+	o->status = old->status;
+	o->fields = merged;
+	o->length = (int64_t)old->len;
+	o->response_time = now;
+	o->lifetime = policy_lifetime(&u->cfg.policy, &pr);
+	o->initial_age = policy_initial_age(&pr, f->request_time);
+	o->cc = pr.cc;
+	o->validator = pr.etag || pr.has_last_modified;
+	o->revalidated = true;
+	if (old->vary_names) {
+		o->vary_names = strdup(old->vary_names);
+		o->vary_key = old->vary_key ? strdup(old->vary_key) : NULL;
+		if (o->vary_names == NULL || (old->vary_key && o->vary_key == NULL)) {
+			f->error = "the proxy is out of memory";
+			return false;
+		}
+	}
+	store = f->spec.may_store && policy_storable(&u->cfg.policy, &f->spec.policy, &pr, NULL) &&
+		policy_worth_keeping(&pr, o->lifetime, o->initial_age);
+	o->store = store;
+	f->fields_done = true;
+	f->last_ms = upstream_now_ms();
+	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
+	o->upstream_us = (int64_t)(now_us() - f->started_us);
+	/* the whole body is here already: it is kept whoever reads it */
+	if (!object_fields_done(o, true, store)) {
+		f->error = "every client left";
+		return false;
+	}
+	if (u->cfg.hooks->fields)
+		u->cfg.hooks->fields(u->cfg.hooks_data, o, store);
+	if (old->len && object_append(o, old->body, old->len) != 0) {
+		f->error = "the proxy is out of memory";
+		return false;
+	}
+	f->received = old->len;
+	body_complete(f);
+	return true;
+}
+
 /* The status and fields are all here: decide what becomes of the response and let the
  * readers go. Returns false when the response is unusable. */
 static bool fields_complete(struct fetch *f)
@@ -298,24 +422,34 @@ static bool fields_complete(struct fetch *f)
 			return false;
 		}
 	}
-	storable = f->spec.may_store && policy_storable(&f->spec.policy, &pr, &why);
+	if (f->status == 304 && o->validating)
+		return revalidated(f, now);
+	storable = f->spec.may_store &&
+		   policy_storable(&u->cfg.policy, &f->spec.policy, &pr, &why);
 	o->status = f->status;
 	o->fields = f->fields;
 	memset(&f->fields, 0, sizeof(f->fields));
 	o->length = f->length;
 	o->head = strcmp(f->spec.method, "HEAD") == 0;
 	o->response_time = now;
-	o->lifetime = policy_freshness_lifetime(&pr);
+	o->lifetime = policy_lifetime(&u->cfg.policy, &pr);
 	o->initial_age = policy_initial_age(&pr, f->request_time);
-	if (storable && o->lifetime <= o->initial_age) {
+	o->cc = pr.cc;
+	o->validator = pr.etag || pr.has_last_modified;
+	if (storable && !policy_worth_keeping(&pr, o->lifetime, o->initial_age)) {
 		storable = false;
-		why = "response is already stale";
+		why = "response is stale (or no-cache) and has no validator";
+	}
+	if (storable && pr.vary && !vary_setup(f, o)) {
+		storable = false;
+		why = "response's Vary cannot be kept";
 	}
 	shared = storable;
 	if (storable && o->length >= 0 && (uint64_t)o->length > o->max_size) {
 		storable = false;	/* shareable, but too big to keep: it streams */
 		why = "response is larger than --max-object-size";
 	}
+	o->store = storable;
 	if (!storable && f->spec.may_store)
 		log_debug("not stored: %s: %s", o->entry.key, why ? why : "?");
 	f->fields_done = true;

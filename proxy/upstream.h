@@ -25,7 +25,9 @@ struct upstream;
 
 /* Called on the upstream thread, with no lock held. */
 struct upstream_hooks {
-	/* the status and fields of <o> are known; o->storable says whether it is kept */
+	/* the status and fields of <o> are known; o->storable says whether it is kept, o->store
+	 * whether it goes into the cache; o->revalidated that a 304 refreshed o->validating
+	 * (o then holds the stored response with updated fields, its body complete) */
 	void (*fields)(void *data, struct object *o, bool shared);
 	/* the fetch of <o> ended (o->state is COMPLETE or FAILED) */
 	void (*finished)(void *data, struct object *o);
@@ -41,6 +43,7 @@ struct upstream_config {
 	uint64_t connect_timeout_ms;
 	uint64_t timeout_ms;		/* for the response fields, and between body bytes */
 	uint64_t coalesce_timeout_ms;	/* longest a coalesced reader waits for the fields */
+	struct policy_config policy;	/* what may be stored, and for how long */
 	const struct upstream_hooks *hooks;
 	void *hooks_data;
 };

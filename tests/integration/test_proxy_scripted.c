@@ -673,7 +673,7 @@ START_TEST(test_uncacheable_not_shared)
 
 		request(&proxy, "GET", "/mine", NULL, &r);
 		ck_assert_int_eq(r.status, 200);
-		expect_x_cache(&r, "MISS", "a later request");
+		expect_x_cache(&r, "BYPASS", "a later request (the URL is hit-for-miss)");
 		snprintf(bodies[CLIENTS + i], sizeof(bodies[0]), "%s", r.body);
 		http_reply_free(&r);
 	}

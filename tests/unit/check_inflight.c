@@ -284,13 +284,13 @@ struct mark_script {
 
 static const struct mark_step marks[] = {
 	{ MARK, "k", 1000, 0, "a response for k was not for sharing" },
-	{ CLAIM, "k", 0, INFLIGHT_PASS, "hit-for-miss: fetch alone, at once" },
-	{ CLAIM, "k", 999, INFLIGHT_PASS, "...until the mark's time" },
+	{ CLAIM, "k", 0, INFLIGHT_MARKED, "hit-for-miss: fetch alone, at once" },
+	{ CLAIM, "k", 999, INFLIGHT_MARKED, "...until the mark's time" },
 	{ CLAIM, "k", 1000, INFLIGHT_OWNER, "at that time the mark is gone: coalesce again" },
 	{ CLAIM, "k", 1001, INFLIGHT_JOINED, "...and later requests join that fetch" },
 	{ MARK, "m", 100, 0, "" },
 	{ MARK, "m", 200, 0, "marking again moves the time" },
-	{ CLAIM, "m", 150, INFLIGHT_PASS, "" },
+	{ CLAIM, "m", 150, INFLIGHT_MARKED, "" },
 	{ CLAIM, "m", 200, INFLIGHT_OWNER, "" },
 	{ MARK, "u", 5000, 0, "" },
 	{ UNMARK, "u", 0, 0, "a cacheable response (or a purge) forgets the mark" },
@@ -301,10 +301,10 @@ static const struct mark_step marks[] = {
 static const struct mark_step mark_behind_fetch[] = {
 	{ CLAIM, "f", 0, INFLIGHT_OWNER, "" },
 	{ MARK, "f", 1000, 0, "marked while a fetch of f runs" },
-	{ CLAIM, "f", 10, INFLIGHT_PASS,
+	{ CLAIM, "f", 10, INFLIGHT_MARKED,
 	  "the mark wins: the latest response for f could not be shared" },
 	{ REMOVE, "f", 0, 0, "" },
-	{ CLAIM, "f", 20, INFLIGHT_PASS, "then the mark" },
+	{ CLAIM, "f", 20, INFLIGHT_MARKED, "then the mark" },
 	{ CLAIM, "f", 1000, INFLIGHT_OWNER, "" },
 };
 
@@ -312,17 +312,17 @@ static const struct mark_step mark_bound[] = {
 	{ MARK, "a", 1000, 0, "" },
 	{ MARK, "b", 1000, 0, "" },
 	{ MARK, "c", 1000, 0, "STYLE habit 5: past max_markers, a mark is not kept" },
-	{ CLAIM, "a", 0, INFLIGHT_PASS, "" },
-	{ CLAIM, "b", 0, INFLIGHT_PASS, "" },
+	{ CLAIM, "a", 0, INFLIGHT_MARKED, "" },
+	{ CLAIM, "b", 0, INFLIGHT_MARKED, "" },
 	{ CLAIM, "c", 0, INFLIGHT_OWNER, "c was not remembered" },
 	{ MARK, "a", 2000, 0, "updating a kept mark needs no room" },
-	{ CLAIM, "a", 1500, INFLIGHT_PASS, "" },
+	{ CLAIM, "a", 1500, INFLIGHT_MARKED, "" },
 	{ UNMARK, "a", 0, 0, "" },
 	{ MARK, "d", 1000, 0, "room again" },
-	{ CLAIM, "d", 0, INFLIGHT_PASS, "" },
+	{ CLAIM, "d", 0, INFLIGHT_MARKED, "" },
 	{ CLAIM, "b", 1000, INFLIGHT_OWNER, "b's mark expired: dropped as its key is claimed" },
 	{ MARK, "e", 3000, 0, "room again" },
-	{ CLAIM, "e", 2000, INFLIGHT_PASS, "" },
+	{ CLAIM, "e", 2000, INFLIGHT_MARKED, "" },
 };
 
 /* A key's response turns out unshareable once per older request that fetched alone: each
@@ -332,9 +332,9 @@ static const struct mark_step mark_twice_behind_fetch[] = {
 	{ MARK, "f", 100, 0, "" },
 	{ MARK, "f", 200, 0, "the same key again: one mark, moved to 200" },
 	{ MARK, "g", 200, 0, "a second key fits in two markers" },
-	{ CLAIM, "g", 50, INFLIGHT_PASS, "g was remembered" },
+	{ CLAIM, "g", 50, INFLIGHT_MARKED, "g was remembered" },
 	{ REMOVE, "f", 0, 0, "" },
-	{ CLAIM, "f", 150, INFLIGHT_PASS, "f's mark holds until 200" },
+	{ CLAIM, "f", 150, INFLIGHT_MARKED, "f's mark holds until 200" },
 };
 
 #define MSCRIPT(n, max) { #n, max, n, ARRAY_LEN(n) }
@@ -374,7 +374,7 @@ START_TEST(test_marks)
 			ck_assert_msg(got == s->want, "%s step %zu (%s): %s, want %s", sc->name, k,
 				      s->rule, claim_names[got], claim_names[s->want]);
 			ck_assert_int_eq(atomic_load(&mk.calls), got == INFLIGHT_OWNER);
-			ck_assert(got == INFLIGHT_PASS ? o == NULL : o != NULL);
+			ck_assert(got == INFLIGHT_MARKED ? o == NULL : o != NULL);
 			held[nclaims++] = o;
 			if (got == INFLIGHT_OWNER)
 				running[k] = o;

@@ -186,6 +186,9 @@ START_TEST(test_response_read)
 }
 END_TEST
 
+static const struct policy_config config = { .refuse_set_cookie = false,
+					     .heuristic_max = 86400 };
+
 /* ---- storable (RFC 9111 §3) ------------------------------------------------------------------ */
 
 static const struct {
@@ -230,10 +233,10 @@ static const struct {
 	  "private", "RFC 9111 §5.2.2.7: qualified private (not supported: all refused)" },
 	{ true, "", false, 200, "Cache-Control: max-age=60\nCache-Control: private", false,
 	  "private", "RFC 9110 §5.3: directives from any Cache-Control field" },
-	{ true, "", false, 200, "Cache-Control: no-cache, max-age=60", false, "no-cache",
-	  "RFC 9111 §5.2.2.4: no-cache (revalidation comes later)" },
-	{ true, "", false, 200, "Cache-Control: no-cache=\"Set-Cookie\", max-age=60", false,
-	  "no-cache", "RFC 9111 §5.2.2.4: qualified no-cache" },
+	{ true, "", false, 200, "Cache-Control: no-cache, max-age=60", true, NULL,
+	  "RFC 9111 §5.2.2.4: no-cache is stored, and validated on every use" },
+	{ true, "", false, 200, "Cache-Control: no-cache=\"Set-Cookie\", max-age=60", true,
+	  NULL, "RFC 9111 §5.2.2.4: qualified no-cache: stored, the fields held back" },
 	{ true, "", true, 200, "Cache-Control: max-age=60", false, "Authorization",
 	  "RFC 9111 §3.5: a request with Authorization" },
 	{ true, "", true, 200, "Cache-Control: public, max-age=60", true, NULL,
@@ -244,22 +247,30 @@ static const struct {
 	  "RFC 9111 §3.5: ...or must-revalidate" },
 	{ true, "", true, 200, "Cache-Control: proxy-revalidate, max-age=60", false,
 	  "Authorization", "RFC 9111 §3.5: proxy-revalidate is not among them" },
-	{ true, "", false, 200, "Cache-Control: max-age=60\nVary: Accept-Encoding", false,
-	  "Vary", "RFC 9111 §4.1: Vary (variants come later)" },
-	{ true, "", false, 200, "Last-Modified: " D_MINUS_60, false, "fresh",
-	  "RFC 9111 §4.2.2: no heuristic freshness in this version" },
-	{ true, "", false, 200, "Cache-Control: public", false, "fresh",
-	  "public alone gives no lifetime here" },
-	{ true, "", false, 200, "Cache-Control: max-age=0", false, "fresh",
-	  "RFC 9111 §4.2.1: stale from the start" },
-	{ true, "", false, 200, "Cache-Control: s-maxage=0, max-age=60", false, "fresh",
-	  "RFC 9111 §5.2.2.10: s-maxage overrides max-age in a shared cache" },
-	{ true, "", false, 200, "Cache-Control: s-maxage=60, max-age=0", true, NULL,
-	  "RFC 9111 §5.2.2.10: ...both ways" },
-	{ true, "", false, 200, "Date: " D_STR "\nExpires: 0", false, "fresh",
-	  "RFC 9111 §5.3: an invalid Expires is in the past" },
-	{ true, "", false, 200, "Date: " D_STR "\nExpires: " D_MINUS_60, false, "fresh",
-	  "RFC 9111 §5.3: Expires before Date" },
+	{ true, "", false, 200, "Cache-Control: max-age=60\nVary: Accept-Encoding", true, NULL,
+	  "RFC 9111 §4.1: a response with Vary is stored as a variant" },
+	{ true, "", false, 200, "Cache-Control: max-age=60\nVary: Accept, *", false,
+	  "Vary: *", "RFC 9111 §4.1: Vary: * never matches: not worth storing" },
+	{ true, "", false, 200, "Last-Modified: " D_MINUS_60, true, NULL,
+	  "RFC 9111 §4.2.2: 200 is heuristically cacheable" },
+	{ true, "", false, 200, "Cache-Control: public", true, NULL,
+	  "RFC 9111 §3: public makes it storable" },
+	{ true, "", false, 302, "Location: /x", false, "explicit",
+	  "RFC 9111 §3: 302 is not heuristically cacheable" },
+	{ true, "", false, 302, "Location: /x\nCache-Control: max-age=60", true, NULL,
+	  "RFC 9111 §3: ...but stored with explicit freshness" },
+	{ true, "", false, 307, "Date: " D_STR "\nExpires: " D_PLUS_60, true, NULL,
+	  "RFC 9111 §3: ...Expires counts as explicit" },
+	{ true, "", false, 500, "Cache-Control: public", true, NULL,
+	  "RFC 9111 §3: ...or public" },
+	{ true, "", false, 200, "Cache-Control: no-store, must-understand, max-age=60", true,
+	  NULL, "RFC 9111 §5.2.2.3: must-understand overrides no-store for a known status" },
+	{ true, "", false, 200, "Set-Cookie: a=1\nCache-Control: max-age=60", true, NULL,
+	  "RFC 9111 §7.3 allows storing Set-Cookie (--set-cookie store)" },
+	{ true, "", false, 200, "Cache-Control: max-age=0", true, NULL,
+	  "RFC 9111 §4.2.1: stale from the start, yet storable (kept when it has a validator)" },
+	{ true, "", false, 200, "Date: " D_STR "\nExpires: 0", true, NULL,
+	  "RFC 9111 §5.3: an invalid Expires is in the past, still storable" },
 };
 
 START_TEST(test_storable)
@@ -273,7 +284,7 @@ START_TEST(test_storable)
 	policy_cc_init(&rq.cc);
 	policy_cc_parse(&rq.cc, storable[_i].request_cc);
 	read_response(&r, storable[_i].status, storable[_i].response, D);
-	ok = policy_storable(&rq, &r, &why);
+	ok = policy_storable(&config, &rq, &r, &why);
 	ck_assert_msg(ok == storable[_i].storable, "%s: storable %d (%s)", storable[_i].rule, ok,
 		      why ? why : "no reason");
 	if (storable[_i].why)
@@ -282,7 +293,7 @@ START_TEST(test_storable)
 	else
 		ck_assert_ptr_null(why);
 	/* the reason is optional */
-	ck_assert(policy_storable(&rq, &r, NULL) == ok);
+	ck_assert(policy_storable(&config, &rq, &r, NULL) == ok);
 }
 END_TEST
 
