@@ -726,6 +726,41 @@ START_TEST(test_freshness_age_from_date)
 }
 END_TEST
 
+/* §1.2.2, §4.2.3: an Age too large to represent counts as 2^31 (stale), not as garbage
+ * or a wrapped negative number. */
+START_TEST(test_freshness_age_overflow)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nAge: 99999999999999999999\r\n",
+	       "s########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
+	expect_count(&f, "/s", 2, "Age: 99999999999999999999");
+	fx_stop(&f);
+}
+END_TEST
+
+/* §4.2.3: apparent_age = max(0, response_time - date_value): an origin clock ahead of ours
+ * (Date an hour in the future) does not make the age negative nor the response fresher. */
+START_TEST(test_freshness_date_in_future)
+{
+	struct http_reply r;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nDate: %s\r\n", date_at(3600)),
+	       "s########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
+	expect_age(&r, 0, 5);
+	expect_ttl(&r, 55, 60);
+	http_reply_free(&r);
+	fx_stop(&f);
+}
+END_TEST
+
 /* =========================================================================================
  * §5.2 Cache-Control parsing, through the proxy
  * ========================================================================================= */
@@ -739,6 +774,7 @@ static const char *const cc_fresh_forms[] = {
 	"Cache-Control: max-age=60, , public\r\n",		/* empty list members */
 	"Cache-Control: ext=\"a, no-store, private\", max-age=60\r\n",	/* quoted commas */
 	"Cache-Control:max-age=60\r\n",				/* no space */
+	"Cache-Control: max-age=99999999999999999999\r\n",	/* §1.2.2: 2^31, not stale */
 };
 
 /* §5.2: these forms all mean "fresh for 60 s": the second GET is a HIT. */
@@ -1309,6 +1345,28 @@ START_TEST(test_validation_if_none_match_star)
 }
 END_TEST
 
+/* §4.3.2: a client's condition is answered from the store only when the stored response
+ * is fresh: on a stale one the proxy validates with the origin first. */
+START_TEST(test_validation_client_conditional_on_stale)
+{
+	char inm[256];
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	/* the origin now has a new version: the client's "v1" no longer matches */
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=600\r\nETag: \"v2\"\r\n", "new########");
+	step(&f, "GET", "/s", H("If-None-Match: \"v1\""), 200, NULL, "new00000002", NULL);
+	so_last_field(f.o, "/s", "If-None-Match", inm, sizeof(inm));
+	ck_assert_msg(strstr(inm, "\"v1\"") != NULL, "the revalidation sent If-None-Match: %s",
+		      inm);
+	expect_304_from_store(&f, "If-None-Match: \"v2\"");
+	expect_count(&f, "/s", 2, "a condition on a stale entry");
+	fx_stop(&f);
+}
+END_TEST
+
 /* Contract (§4.3.2 allows it): a miss with a client condition fetches the full response,
  * stores it, and answers the condition itself. */
 START_TEST(test_validation_conditional_miss)
@@ -1381,6 +1439,25 @@ START_TEST(test_invalidate_location)
 	step(&f, "POST", "/users", NULL, 201, NULL, "made", NULL);
 	step(&f, "GET", "/inv", NULL, 200, "MISS", "inv00000002", NULL);
 	ck_assert_msg(so_count(f.o, "GET /inv") == 2, "%s: %s did not invalidate", field, target);
+	fx_stop(&f);
+}
+END_TEST
+
+/* §4.4: "non-error" includes 3xx: a 303 See Other to a POST invalidates the target and its
+ * Location. */
+START_TEST(test_invalidate_on_3xx)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	so_set(f.o, "/other", 200, "Cache-Control: max-age=60\r\n", "oth########");
+	so_set(f.o, "POST /inv", 303, "Location: /other\r\nCache-Control: no-store\r\n", "see");
+	store_inv(&f, NULL);
+	step(&f, "GET", "/other", NULL, 200, "MISS", "oth00000001", NULL);
+	step(&f, "POST", "/inv", NULL, 303, NULL, "see", NULL);
+	step(&f, "GET", "/inv", NULL, 200, "MISS", "inv00000003", NULL);
+	step(&f, "GET", "/other", NULL, 200, "MISS", "oth00000002", NULL);
 	fx_stop(&f);
 }
 END_TEST
@@ -1602,6 +1679,22 @@ START_TEST(test_sie_origin_5xx)
 	expect_cs(&r, "hit", NULL);
 	http_reply_free(&r);
 	expect_count(&f, "/s", 2, "the failed revalidation");
+	fx_stop(&f);
+}
+END_TEST
+
+/* RFC 5861 §4: an origin that does not answer in time (the proxy's 504) is an error too:
+ * the stale response is served. */
+START_TEST(test_sie_origin_timeout)
+{
+	struct fx f;
+
+	fx_start(&f, H("--upstream-timeout", "1"));
+	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=600"), "s########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	so_hold(f.o, true);
+	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", NULL);
+	so_hold(f.o, false);
 	fx_stop(&f);
 }
 END_TEST
@@ -1933,6 +2026,8 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(fr, test_freshness_heuristic_max);
 	tcase_add_test(fr, test_freshness_age_field);
 	tcase_add_test(fr, test_freshness_age_from_date);
+	tcase_add_test(fr, test_freshness_age_overflow);
+	tcase_add_test(fr, test_freshness_date_in_future);
 
 	tcase_add_loop_test(cc, test_cc_parse_fresh_forms, 0, ARRAY_LEN(cc_fresh_forms));
 	tcase_add_loop_test(cc, test_cc_parse_unusable_forms, 0, ARRAY_LEN(cc_unusable_forms));
@@ -1965,11 +2060,13 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(vl, test_validation_weak_comparison);
 	tcase_add_test(vl, test_validation_if_none_match_star);
 	tcase_add_test(vl, test_validation_conditional_miss);
+	tcase_add_test(vl, test_validation_client_conditional_on_stale);
 
 	tcase_add_loop_test(in, test_invalidate_unsafe_method, 0, ARRAY_LEN(unsafe_methods));
 	tcase_add_loop_test(in, test_invalidate_location, 0, 4);
 	tcase_add_loop_test(in, test_invalidate_not_on_error, 0, ARRAY_LEN(error_statuses));
 	tcase_add_test(in, test_invalidate_not_other_host);
+	tcase_add_test(in, test_invalidate_on_3xx);
 	tcase_add_test(in, test_invalidate_all_variants);
 
 	tcase_add_test(sw, test_swr_stale_at_once_one_revalidation);
@@ -1978,6 +2075,7 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(sw, test_sie_origin_down);
 	tcase_add_loop_test(sw, test_sie_origin_5xx, 0, ARRAY_LEN(error_5xx));
 	tcase_add_test(sw, test_sie_window_exceeded);
+	tcase_add_test(sw, test_sie_origin_timeout);
 	tcase_add_test(sw, test_sie_off_by_default);
 	tcase_add_test(sw, test_sie_default_option);
 	tcase_add_test(sw, test_sie_request_directive);
