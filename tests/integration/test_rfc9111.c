@@ -1221,6 +1221,34 @@ START_TEST(test_validation_if_none_match_304_merge)
 }
 END_TEST
 
+/* §3.2: a 304 updates the stored fields it carries, except Content-Length (a "Content-Length:
+ * 0" in a 304 is a classic origin bug) and hop-by-hop fields; the other stored fields stay. */
+START_TEST(test_validation_304_merge_exceptions)
+{
+	struct http_reply r;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, fmt("%sX-Keep: kept\r\n", stale_fields("max-age=10")),
+	       "the stored body");
+	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=600\r\nETag: \"v1\"\r\n"
+		   "Content-Length: 0\r\nConnection: X-Hop\r\nX-Hop: no\r\n"
+		   "Keep-Alive: timeout=1\r\n");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "the stored body", NULL);
+	for (int i = 0; i < 2; i++) {
+		step(&f, "GET", "/s", NULL, 200, i ? "HIT" : "REVALIDATED", "the stored body", &r);
+		ck_assert_str_eq(hdr(&r, "X-Keep"), "kept");
+		ck_assert_str_eq(hdr(&r, "Cache-Control"), "max-age=600");
+		ck_assert_msg(http_reply_header(&r, "X-Hop") == NULL, "X-Hop: %s", hdr(&r, "X-Hop"));
+		ck_assert_msg(http_reply_header(&r, "Keep-Alive") == NULL, "Keep-Alive: %s",
+			      hdr(&r, "Keep-Alive"));
+		http_reply_free(&r);
+	}
+	expect_count(&f, "/s", 2, "304 merge");
+	fx_stop(&f);
+}
+END_TEST
+
 /* §4.3.1: with only Last-Modified, the revalidation carries If-Modified-Since with it. */
 START_TEST(test_validation_if_modified_since)
 {
@@ -1327,6 +1355,45 @@ START_TEST(test_validation_weak_comparison)
 	step(&f, "GET", "/s", H("Cache-Control: no-cache"), 200, NULL, "s00000002", NULL);
 	expect_304_from_store(&f, "If-None-Match: W/\"y\"");
 	expect_count(&f, "/s", 2, "weak comparison");
+	fx_stop(&f);
+}
+END_TEST
+
+/* RFC 9110 §13.1.3, §13.2.2: If-Modified-Since is ignored when If-None-Match is present:
+ * a non-matching If-None-Match gets the full response even though the date would match. */
+START_TEST(test_validation_inm_overrides_ims)
+{
+	char lm[64];
+	struct fx f;
+
+	so_http_date(-3600, lm, sizeof(lm));
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nETag: \"v1\"\r\n"
+				   "Last-Modified: %s\r\n", lm), "s########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", H("If-None-Match: \"other\"", fmt("If-Modified-Since: %s", lm)),
+	     200, "HIT", "s00000001", NULL);
+	expect_count(&f, "/s", 1, "If-None-Match with If-Modified-Since");
+	fx_stop(&f);
+}
+END_TEST
+
+/* RFC 9110 §13.2.1: conditions apply only to what would be a 2xx: a stored 404 with an ETag
+ * stays a 404 for a matching If-None-Match; a stored response without ETag never matches a
+ * listed tag. */
+START_TEST(test_validation_conditions_only_for_2xx)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/gone", 404, "Cache-Control: max-age=60\r\nETag: \"g\"\r\n", "gone");
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	step(&f, "GET", "/gone", NULL, 404, "MISS", "gone", NULL);
+	step(&f, "GET", "/gone", H("If-None-Match: \"g\""), 404, "HIT", "gone", NULL);
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", H("If-None-Match: \"x\""), 200, "HIT", "s00000001", NULL);
+	expect_count(&f, "/gone", 1, "stored 404");
+	expect_count(&f, "/s", 1, "stored without ETag");
 	fx_stop(&f);
 }
 END_TEST
@@ -2059,6 +2126,9 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(vl, test_validation_client_if_modified_since);
 	tcase_add_test(vl, test_validation_weak_comparison);
 	tcase_add_test(vl, test_validation_if_none_match_star);
+	tcase_add_test(vl, test_validation_304_merge_exceptions);
+	tcase_add_test(vl, test_validation_inm_overrides_ims);
+	tcase_add_test(vl, test_validation_conditions_only_for_2xx);
 	tcase_add_test(vl, test_validation_conditional_miss);
 	tcase_add_test(vl, test_validation_client_conditional_on_stale);
 
