@@ -340,6 +340,9 @@ static char *build_reply(struct script_origin *so, const char *method, const cha
 		}
 	}
 	free(bodybuf);
+	if (strcasestr(fields, "\nConnection: close") ||
+	    strncasecmp(fields, "Connection: close", 17) == 0)
+		*close_after = true;	/* as the reply says */
 	*out_len = len;
 	return out;
 }

@@ -10,7 +10,8 @@
  * Replies carry the route's fields as given, plus Content-Length (unless the fields have
  * Content-Length or Transfer-Encoding) and Date: now (unless the fields have a Date). In a
  * body, "########" is replaced by the route's request count, 8 digits ("00000002"), so
- * successive answers differ. Answers to HEAD carry no body.
+ * successive answers differ. Answers to HEAD carry no body. A route whose fields say
+ * "Connection: close" closes the connection after its answer.
  *
  * Not for production: one thread per connection, bounded buffers, no pipelining limits.
  */

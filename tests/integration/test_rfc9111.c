@@ -1258,6 +1258,36 @@ START_TEST(test_validation_304_merge_exceptions)
 }
 END_TEST
 
+/* §4: a response stale on arrival is never reused without validation - not even by the
+ * request that comes right after the one that fetched it (a race seen with the first
+ * versions: the next request found the fetch still "in flight" and took its stale
+ * response as a HIT). 200 paths, each fetched then asked again at once. */
+START_TEST(test_validation_stale_on_arrival_race)
+{
+	enum { PATHS = 200 };
+	struct fx f;
+
+	fx_start(&f, NULL);
+	for (int i = 0; i < PATHS; i++) {
+		const char *path = fmt("/r%d", i);
+
+		/* a new origin connection each time, as for the first request of a proxy */
+		so_set(f.o, path, 200, fmt("%sConnection: close\r\n", stale_fields("max-age=10")),
+		       "s########");
+		so_set_304(f.o, path, "\"v1\"", NULL, "Cache-Control: max-age=600\r\n");
+	}
+	for (int i = 0; i < PATHS; i++) {
+		char path[16];
+
+		snprintf(path, sizeof(path), "/r%d", i);
+		step(&f, "GET", path, NULL, 200, "MISS", "s00000001", NULL);
+		step(&f, "GET", path, NULL, 200, "REVALIDATED", "s00000001", NULL);
+		expect_count(&f, path, 2, "stale on arrival, asked again");
+	}
+	fx_stop(&f);
+}
+END_TEST
+
 /* §4.3.1: with only Last-Modified, the revalidation carries If-Modified-Since with it. */
 START_TEST(test_validation_if_modified_since)
 {
@@ -2165,6 +2195,7 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(vl, test_validation_weak_comparison);
 	tcase_add_test(vl, test_validation_if_none_match_star);
 	tcase_add_test(vl, test_validation_304_merge_exceptions);
+	tcase_add_test(vl, test_validation_stale_on_arrival_race);
 	tcase_add_test(vl, test_validation_inm_overrides_ims);
 	tcase_add_test(vl, test_validation_conditions_only_for_2xx);
 	tcase_add_test(vl, test_validation_conditional_miss);
