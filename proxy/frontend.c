@@ -104,6 +104,8 @@ struct request {
 					 * or served if the origin fails (referenced) */
 	bool validate;			/* the fetch revalidates <stale> */
 	enum fwd_reason fwd;		/* why the cache went forward (Cache-Status) */
+	int stale_error;		/* answered stale as the origin failed: its status,
+					 * or -1 when it gave none */
 	struct policy_request policy;
 	char *body;
 	size_t body_len, body_cap, discarded;
@@ -163,8 +165,19 @@ static void add_cache_status(struct MHD_Response *r, const struct request *rq,
 	char v[512], key[300];
 	int n;
 
-	if (rq->fwd == FWD_NONE && o) {
+	if (rq->error_status) {
+		return;			/* refused before the cache took part */
+	} else if (rq->fwd == FWD_NONE && o == NULL) {
+		n = snprintf(v, sizeof(v), "%s; detail=only-if-cached", cfg->cache_name);
+	} else if (rq->fwd == FWD_NONE && o) {
 		n = snprintf(v, sizeof(v), "%s; hit; ttl=%lld", cfg->cache_name, ttl);
+	} else if (rq->stale_error && o) {
+		/* forwarded, failed, and answered from the store (RFC 5861 §4) */
+		n = snprintf(v, sizeof(v), "%s; fwd=%s", cfg->cache_name, fwd_names[rq->fwd]);
+		if (rq->stale_error > 0)
+			n += snprintf(v + n, sizeof(v) - (size_t)n, "; fwd-status=%d",
+				      rq->stale_error);
+		n += snprintf(v + n, sizeof(v) - (size_t)n, "; ttl=%lld", ttl);
 	} else {
 		n = snprintf(v, sizeof(v), "%s; fwd=%s", cfg->cache_name,
 			     fwd_names[rq->fwd ? rq->fwd : FWD_URI_MISS]);
@@ -316,22 +329,62 @@ static bool client_not_modified(const struct request *rq, const struct object *o
 				   headers_get(&o->fields, "Date"), o->response_time);
 }
 
-/* Queues a 304 for <rq> from <o> (RFC 9111 §4.3.2). */
-static enum MHD_Result respond_not_modified(struct request *rq, const struct object *o,
-					    long long age, bool validated)
+/* Age (RFC 9111 §5.1) on an answer from <o>: its current age when it comes from the store;
+ * on a response fetched for this request, only when the backend said one (an Age implies
+ * the origin did not just make or validate it). */
+static void add_answer_age(struct MHD_Response *r, const struct request *rq,
+			   const struct object *o, long long age)
+{
+	if (rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_STALE ||
+	    headers_get(&o->fields, "Age"))
+		add_age(r, age);
+}
+
+static ssize_t never_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Queues a 304 for <rq> from <o> (RFC 9111 §4.3.2). libmicrohttpd sends a 304 the
+ * Content-Length of its response as for a HEAD, so the response claims the full
+ * representation's length - the one value RFC 9110 §8.6 allows - and is never read. Returns
+ * 1 when queued, 0 when that length is not known yet (the caller sends the full response),
+ * -1 on failure. */
+static int respond_not_modified(struct request *rq, struct object *o, long long age)
 {
 	bool etag = headers_get(&o->fields, "ETag") != NULL;
+	bool unvalidated = rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_STALE;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	int64_t size = o->length;
 
-	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (size < 0) {
+		pthread_mutex_lock(&o->lock);
+		if (o->state == OBJECT_COMPLETE && o->base == 0)
+			size = (int64_t)o->len;
+		pthread_mutex_unlock(&o->lock);
+	}
+	if (size < 0)
+		return 0;
+	r = MHD_create_response_from_callback((uint64_t)size, STREAM_BLOCK_MIN, never_read, NULL,
+					      NULL);
 	if (r == NULL)
-		return MHD_NO;
-	for (size_t i = 0; i < o->fields.n; i++)
-		if (not_modified_field(o->fields.v[i].name, etag))
-			add_field(r, o->fields.v[i].name, o->fields.v[i].value);
-	if (rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_STALE || validated || age > 0)
-		add_age(r, age);
+		return -1;
+	for (size_t i = 0; i < o->fields.n; i++) {
+		const char *name = o->fields.v[i].name;
+
+		if (!not_modified_field(name, etag))
+			continue;
+		if (unvalidated && o->cc.no_cache_fields[0] &&
+		    headers_list_has(o->cc.no_cache_fields, name))
+			continue;
+		add_field(r, name, o->fields.v[i].value);
+	}
+	add_answer_age(r, rq, o, age);
 	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
 	add_cache_status(r, rq, o, o->lifetime - age);
 	ret = MHD_queue_response(rq->conn, MHD_HTTP_NOT_MODIFIED, r);
@@ -339,7 +392,7 @@ static enum MHD_Result respond_not_modified(struct request *rq, const struct obj
 	rq->phase = REQ_ANSWERED;
 	rq->status = MHD_HTTP_NOT_MODIFIED;
 	rq->bytes_out = 0;
-	return ret;
+	return ret == MHD_YES ? 1 : -1;
 }
 
 /* Answers <rq> with the stored <o> as it is: fresh (HIT) or, when <stale>, stale (STALE).
@@ -352,9 +405,14 @@ static int respond_hit(struct request *rq, struct object *o, bool stale)
 	enum MHD_Result ret = MHD_NO;
 
 	rq->cache = stale ? EXCHANGE_STALE : EXCHANGE_HIT;
-	rq->fwd = FWD_NONE;
-	if (client_not_modified(rq, o))
-		return respond_not_modified(rq, o, age, false) == MHD_YES ? 1 : -1;
+	if (!rq->stale_error)
+		rq->fwd = FWD_NONE;
+	if (client_not_modified(rq, o)) {
+		int n = respond_not_modified(rq, o, age);
+
+		if (n != 0)
+			return n;
+	}
 	pthread_mutex_lock(&o->lock);
 	if (o->unlinked || stale) {
 		/* evicted since the lookup, or an answer of its own: build it once */
@@ -477,9 +535,12 @@ static enum MHD_Result respond_stream(struct request *rq)
 		rq->upstream_us = o->upstream_us;
 	}
 	if (client_not_modified(rq, o)) {
-		ret = respond_not_modified(rq, o, age, o->revalidated);
-		request_drop_stream(rq);
-		return ret;
+		int n = respond_not_modified(rq, o, age);
+
+		if (n != 0) {
+			request_drop_stream(rq);
+			return n > 0 ? MHD_YES : MHD_NO;
+		}
 	}
 	if (status_has_body(o->status)) {
 		uint64_t size = o->length >= 0 ? (uint64_t)o->length : MHD_SIZE_UNKNOWN;
@@ -502,9 +563,7 @@ static enum MHD_Result respond_stream(struct request *rq)
 	if (r == NULL)
 		return respond_error(rq, 500, "out of memory");
 	add_object_fields(r, o, rq->cache == EXCHANGE_HIT);
-	/* a HIT always says its age; a MISS passes on an age the backend reported */
-	if (rq->cache == EXCHANGE_HIT || rq->cache == EXCHANGE_REVALIDATED || age > 0)
-		add_age(r, age);
+	add_answer_age(r, rq, o, age);
 	add_field(r, "X-Cache", exchange_cache_names[rq->cache]);
 	if (rq->cache == EXCHANGE_HIT)
 		rq->fwd = FWD_NONE;
@@ -578,6 +637,12 @@ static void store_object(struct object *o, void *data)
 		m = marker_for(fe, o->entry.key, o->primary_len, o->vary_names);
 		if (m == NULL)
 			return;
+		if (o->gen && o->gen != m->gen) {
+			/* fetched for a marker that is gone since: the URL was invalidated
+			 * (or the marker evicted) while this ran, so it may be outdated */
+			object_put(m);
+			return;
+		}
 		o->gen = m->gen;
 		object_put(m);
 	} else if (o->entry.key_len != o->primary_len &&
@@ -599,6 +664,7 @@ static struct object *make_object(void *arg)
 		       object_unlinked);
 	if (o) {
 		o->primary_len = rq->key_len;
+		o->gen = rq->vkey ? rq->vary_gen : 0;
 		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
 		o->plain = rq->coalesce;
 		o->unsafe = rq->unsafe;
@@ -685,7 +751,7 @@ static struct object *lookup(struct request *rq)
 	v = (struct object *)cache_lookup(c, rq->vkey, rq->vkey_len);
 	if (v && v->gen != rq->vary_gen) {
 		object_put(v);		/* stored before its URL was invalidated */
-		return NULL;
+		v = NULL;
 	}
 	if (v == NULL)
 		rq->fwd = FWD_VARY_MISS;
@@ -876,6 +942,15 @@ static struct curl_slist *upstream_fields(struct request *rq)
 
 static enum MHD_Result resumed(struct request *rq);
 
+static enum MHD_Result copy_field(void *cls, enum MHD_ValueKind kind, const char *name,
+				  const char *value)
+{
+	(void)kind;
+	/* a field that does not fit is left out: a Vary on it then finds no variant */
+	headers_add(cls, name, strlen(name), value, strlen(value));
+	return MHD_YES;
+}
+
 /* Sends the fetch of new object <o> for <rq> upstream. Returns 0, or -ENOMEM after failing
  * <o> (its readers see 503). */
 static int submit_fetch(struct request *rq, struct object *o)
@@ -889,6 +964,9 @@ static int submit_fetch(struct request *rq, struct object *o)
 	spec.headers = upstream_fields(rq);
 	spec.policy = rq->policy;
 	spec.may_store = o->candidate;
+	if (o->candidate)
+		MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, copy_field,
+					  &spec.client_fields);
 	if (spec.method == NULL || spec.target == NULL || spec.headers == NULL) {
 		fetch_spec_free(&spec);
 		object_finish(o, false, 503, "the proxy is out of memory");
@@ -920,7 +998,9 @@ static void revalidate_in_background(struct request *rq, struct object *stale)
 	claim = inflight_claim(rq->fe->inflight, rq->vkey ? rq->vkey : rq->key,
 			       rq->vkey ? rq->vkey_len : rq->key_len, NULL, now_ms(), NULL,
 			       make_object, rq, &o);
-	if (claim == INFLIGHT_OWNER) {
+	if (claim == INFLIGHT_MARKED)
+		o = make_object(rq);	/* hit-for-miss: not coalesced, but still refreshed */
+	if (claim == INFLIGHT_OWNER || (claim == INFLIGHT_MARKED && o)) {
 		submit_fetch(rq, o);
 		log_debug("revalidating %s in the background", rq->key);
 	}
@@ -1054,8 +1134,10 @@ static enum MHD_Result resumed(struct request *rq)
 		const char *reason = o->error_reason;
 
 		request_drop_stream(rq);
-		if (rq->stale && stale_if_error(rq, rq->stale))
+		if (rq->stale && stale_if_error(rq, rq->stale)) {
+			rq->stale_error = -1;
 			return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
+		}
 		if (rq->stale && !policy_may_serve_stale(&rq->stale->cc)) {
 			/* RFC 9111 §4.2.4: it may not be used stale and could not be validated */
 			status = 504;
@@ -1071,6 +1153,7 @@ static enum MHD_Result resumed(struct request *rq)
 	}
 	if (rq->stale && (o->status == 500 || o->status == 502 || o->status == 503 ||
 			  o->status == 504) && stale_if_error(rq, rq->stale)) {
+		rq->stale_error = o->status;
 		request_drop_stream(rq);
 		return respond_hit(rq, rq->stale, true) > 0 ? MHD_YES : MHD_NO;
 	}
@@ -1361,6 +1444,7 @@ static enum MHD_Result dispatch(struct request *rq)
 		if (rq->policy.cc.flags & CC_ONLY_IF_CACHED) {
 			/* RFC 9111 §5.2.1.7 */
 			rq->cache = EXCHANGE_MISS;
+			rq->fwd = FWD_NONE;	/* not forwarded either */
 			return respond_error(rq, 504, "only-if-cached, and nothing usable is stored");
 		}
 	}

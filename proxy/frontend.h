@@ -30,7 +30,8 @@ struct frontend_config {
 	const char *via;		/* "1.1 mtps" */
 	bool preserve_host;		/* send the client's Host upstream, else the backend's */
 	unsigned retry_after_s;		/* Retry-After on a 503 when every backend is down */
-	const char *cache_name;		/* in Cache-Status: the --via-name */
+	const char *cache_name;		/* in Cache-Status: the --via-name, as an sf-token or
+					 * an sf-string (RFC 8941) */
 	bool cache_status_key;		/* Cache-Status tells the key */
 	long long stale_if_error_s;	/* --stale-if-error: a default window, 0 none */
 };

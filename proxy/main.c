@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -303,6 +304,31 @@ static int listen_on(const char *where, int *bound_port)
 	return server_listen(&ss, len, where, bound_port);
 }
 
+/* Writes <name> as a Structured Field item (RFC 8941 §3.3): a token when it is one, else
+ * a quoted string - Cache-Status names the cache so (RFC 9211 §2). */
+static void sf_name(const char *name, char *out, size_t len)
+{
+	bool token = isalpha((unsigned char)name[0]) || name[0] == '*';
+	size_t j = 0;
+
+	for (const char *p = name; *p && token; p++)
+		token = isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~:/", *p);
+	if (token) {
+		snprintf(out, len, "%s", name);
+		return;
+	}
+	out[j++] = '"';
+	for (const char *p = name; *p && j + 3 < len; p++) {
+		if (*p < 0x20 || *p > 0x7e)
+			continue;	/* not allowed in an sf-string */
+		if (*p == '"' || *p == '\\')
+			out[j++] = '\\';
+		out[j++] = *p;
+	}
+	out[j++] = '"';
+	out[j] = '\0';
+}
+
 int main(int argc, char **argv)
 {
 	struct settings s;
@@ -310,7 +336,7 @@ int main(int argc, char **argv)
 	struct frontend fe;
 	struct upstream_config ucfg;
 	struct balancer *backends = NULL;
-	char via[128];
+	char via[128], cache_name[300];
 	sigset_t sigs;
 	int listen_fd = -1, sigfd = -1, port = 0, status, sig;
 	unsigned threads;
@@ -353,6 +379,7 @@ int main(int argc, char **argv)
 
 	max_object = s.max_object_size ? (size_t)s.max_object_size : (size_t)(s.cache_size / 256);
 	snprintf(via, sizeof(via), "1.1 %s", s.via_name);
+	sf_name(s.via_name, cache_name, sizeof(cache_name));
 	fe.cfg = (struct frontend_config){
 		.max_body = s.max_body,
 		.max_object_size = max_object,
@@ -360,7 +387,7 @@ int main(int argc, char **argv)
 		.coalesce_max = (unsigned)s.coalesce_max,
 		.hit_for_miss_ms = s.hit_for_miss_ms,
 		.via = via,
-		.cache_name = s.via_name,
+		.cache_name = cache_name,
 		.cache_status_key = s.cache_status_key,
 		.stale_if_error_s = (long long)(s.stale_if_error_ms / 1000),
 		.preserve_host = strcmp(s.host_header, "client") == 0,

@@ -43,7 +43,7 @@ static void no_cache_fields(struct cache_control *cc, const char *arg, size_t al
 		if (end == start)
 			continue;
 		if (n + (n > 0) + (end - start) + 1 > sizeof(cc->no_cache_fields)) {
-			cc->flags |= CC_NO_CACHE;
+			cc->flags |= CC_NO_CACHE | CC_NO_CACHE_FIELDS;
 			return;
 		}
 		if (n > 0)
@@ -52,6 +52,10 @@ static void no_cache_fields(struct cache_control *cc, const char *arg, size_t al
 			out[n++] = (char)tolower((unsigned char)arg[k]);
 		out[n] = '\0';
 	}
+	if (n == 0)
+		cc->flags |= CC_NO_CACHE;	/* names no field: the unqualified form */
+	else
+		cc->flags |= CC_NO_CACHE_FIELDS;
 }
 
 /* Parses delta-seconds (RFC 9111 §1.2.2): digits only. Returns -1 when invalid; values
@@ -121,7 +125,6 @@ static void directive(struct cache_control *cc, const char *name, size_t nlen,
 			keep_min(&cc->stale_if_error, v);
 	} else if (IS("no-cache")) {
 		if (arg && alen > 0) {
-			cc->flags |= CC_NO_CACHE_FIELDS;
 			no_cache_fields(cc, arg, alen);
 		} else {
 			cc->flags |= CC_NO_CACHE;
@@ -140,6 +143,7 @@ void policy_cc_parse(struct cache_control *cc, const char *p)
 	while (p && *p) {
 		const char *name, *arg = NULL;
 		size_t nlen, alen = 0;
+		bool bad = false;	/* not token [ "=" ( token / quoted-string ) ] */
 
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
@@ -150,7 +154,10 @@ void policy_cc_parse(struct cache_control *cc, const char *p)
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p == '=') {
+			bad = p > name + nlen;		/* no blanks before '=' (§5.2) */
 			p++;
+			if (*p == ' ' || *p == '\t')
+				bad = true;		/* ...nor after it */
 			while (*p == ' ' || *p == '\t')
 				p++;
 			if (*p == '"') {
@@ -163,15 +170,23 @@ void policy_cc_parse(struct cache_control *cc, const char *p)
 				alen = (size_t)(p - arg);
 				if (*p == '"')
 					p++;
+				else
+					bad = true;		/* unterminated */
 			} else {
 				arg = p;
 				while (*p && *p != ',' && *p != ' ' && *p != '\t')
 					p++;
 				alen = (size_t)(p - arg);
 			}
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p && *p != ',')
+				bad = true;			/* junk after the argument */
 		}
+		/* a malformed argument is an invalid one: max-age and s-maxage count as 0
+		 * (§4.2.1), no-cache as unqualified, the others are ignored */
 		if (nlen > 0)
-			directive(cc, name, nlen, arg, alen);
+			directive(cc, name, nlen, bad ? "" : arg, bad ? 0 : alen);
 		/* skip whatever is left of a malformed member */
 		while (*p && *p != ',')
 			p++;
@@ -236,8 +251,8 @@ bool policy_heuristically_cacheable(int status)
 {
 	switch (status) {
 	case 200: case 203: case 204: case 206: case 300: case 301: case 308: case 404:
-	case 405: case 410: case 414: case 501:
-		return true;
+	case 405: case 410: case 414: case 451: case 501:
+		return true;		/* 451: RFC 7725 §3 */
 	default:
 		return false;
 	}
@@ -350,9 +365,7 @@ enum policy_reuse policy_reuse(const struct policy_request *rq, const struct pol
 	if (fresh && (cc->flags & CC_IMMUTABLE))
 		return POLICY_FRESH;			/* RFC 8246 §2: no reload needed */
 	if (q->max_age >= 0 && s->age > q->max_age)
-		return check;				/* §5.2.1.1 */
-	if (q->max_age == 0)
-		return check;				/* an age of 0 is not "less than" 0 */
+		return check;				/* §5.2.1.1: "less than or equal" */
 	if (fresh) {
 		if (q->min_fresh >= 0 && s->lifetime - s->age < q->min_fresh)
 			return check;			/* §5.2.1.3 */
@@ -383,16 +396,15 @@ bool policy_stale_if_error(const struct policy_request *rq, const struct policy_
 
 /* ---- conditional requests --------------------------------------------------------------- */
 
-/* The opaque-tag of an entity-tag at <p> (weak prefix dropped): sets *tag and *len and
- * returns the position after it, or NULL when malformed. */
+/* The opaque-tag of the entity-tag at <p> (weak prefix dropped), and the list separator
+ * after it (RFC 9110 §8.8.3, §5.6.1): sets *tag and *len and returns the position of the next
+ * member, "" at the end, or NULL when malformed. */
 static const char *etag_next(const char *p, const char **tag, size_t *len)
 {
 	const char *q;
 
-	while (*p == ' ' || *p == '\t' || *p == ',')
+	while (*p == ' ' || *p == '\t')
 		p++;
-	if (*p == '\0')
-		return NULL;
 	if (p[0] == 'W' && p[1] == '/')
 		p += 2;
 	if (*p != '"')
@@ -402,24 +414,41 @@ static const char *etag_next(const char *p, const char **tag, size_t *len)
 		return NULL;
 	*tag = p + 1;
 	*len = (size_t)(q - p - 1);
-	return q + 1;
+	for (p = q + 1; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '\0')
+		return p;
+	if (*p != ',')
+		return NULL;		/* two tags need a comma between them */
+	while (*p == ',' || *p == ' ' || *p == '\t')
+		p++;
+	return p;
 }
 
 bool policy_etag_match(const char *list, const char *etag)
 {
 	const char *want, *tag, *p = list;
 	size_t want_len, len;
+	bool match = false;
 
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (p[0] == '*')
-		return true;				/* RFC 9110 §13.1.2 */
+	if (p[0] == '*') {
+		/* RFC 9110 §13.1.2: "*" alone, not in a list */
+		for (p++; *p == ' ' || *p == '\t'; p++)
+			;
+		return *p == '\0';
+	}
 	if (etag == NULL || etag_next(etag, &want, &want_len) == NULL)
 		return false;
-	while ((p = etag_next(p, &tag, &len)) != NULL)
+	while (*p) {
+		p = etag_next(p, &tag, &len);
+		if (p == NULL)
+			return false;		/* a malformed list matches nothing */
 		if (len == want_len && memcmp(tag, want, len) == 0)
-			return true;			/* weak comparison, §8.8.3.2 */
-	return false;
+			match = true;		/* weak comparison, §8.8.3.2 */
+	}
+	return match;
 }
 
 bool policy_not_modified(const char *inm, const char *ims, const char *etag,
@@ -538,7 +567,7 @@ int policy_vary_key(const char *names, policy_field_fn *get, void *ctx, char *ou
 		size_t k = end ? (size_t)(end - p) : strlen(p);
 		const char *v;
 
-		if (k >= sizeof(name) || used + k + 2 >= len)
+		if (k >= sizeof(name) || used + k + 2 > len)
 			return -1;
 		memcpy(name, p, k);
 		name[k] = '\0';
@@ -563,11 +592,75 @@ int policy_vary_key(const char *names, policy_field_fn *get, void *ctx, char *ou
 
 /* ---- invalidation ------------------------------------------------------------------------- */
 
+/* Says whether authority <a> (length <alen>) names host <host>: equal ignoring case, an
+ * explicit default port (:80) being the same as none (RFC 9110 §4.2.3). */
+static bool same_authority(const char *a, size_t alen, const char *host)
+{
+	size_t hlen = strlen(host);
+
+	if (alen >= 3 && memcmp(a + alen - 3, ":80", 3) == 0)
+		alen -= 3;
+	if (hlen >= 3 && memcmp(host + hlen - 3, ":80", 3) == 0)
+		hlen -= 3;
+	return alen == hlen && strncasecmp(a, host, hlen) == 0;
+}
+
+/* RFC 3986 §5.2.4: removes "." and ".." segments of the path <in> (its first <n> bytes)
+ * into <out>. Returns the length, or -1 when it does not fit. */
+static int remove_dot_segments(const char *in, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+
+	while (n > 0) {
+		if (n >= 3 && memcmp(in, "../", 3) == 0) {
+			in += 3, n -= 3;
+		} else if (n >= 2 && memcmp(in, "./", 2) == 0) {
+			in += 2, n -= 2;
+		} else if (n >= 3 && memcmp(in, "/./", 3) == 0) {
+			in += 2, n -= 2;
+		} else if (n == 2 && memcmp(in, "/.", 2) == 0) {
+			if (o + 1 >= len)
+				return -1;
+			out[o++] = '/';		/* "/." at the end is "/" */
+			n = 0;
+		} else if ((n >= 4 && memcmp(in, "/../", 4) == 0) ||
+			   (n == 3 && memcmp(in, "/..", 3) == 0)) {
+			bool last = n == 3;
+
+			in += 3, n -= 3;
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;		/* the last segment and its '/' */
+			if (last) {
+				if (o + 1 >= len)
+					return -1;
+				out[o++] = '/';
+			}
+		} else if ((n == 1 && in[0] == '.') || (n == 2 && memcmp(in, "..", 2) == 0)) {
+			n = 0;
+		} else {
+			size_t k = 1;
+
+			while (k < n && in[k] != '/')
+				k++;
+			if (o + k >= len)
+				return -1;
+			memcpy(out + o, in, k);
+			o += k, in += k, n -= k;
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
 bool policy_invalidation_key(const char *host, const char *target, const char *uri,
 			     char *key, size_t len)
 {
-	size_t hlen = strlen(host);
-	const char *path;
+	size_t hlen = strlen(host), base_path = strcspn(target, "?#");
+	char merged[8192], path[8192];
+	const char *ref, *query;
+	size_t plen;
 	int n;
 
 	while (*uri == ' ' || *uri == '\t')
@@ -578,24 +671,44 @@ bool policy_invalidation_key(const char *host, const char *target, const char *u
 		const char *auth = uri + (uri[0] == '/' ? 2 : 7);
 		size_t alen = strcspn(auth, "/?#");
 
-		if (alen != hlen || strncasecmp(auth, host, hlen) != 0)
+		if (!same_authority(auth, alen, host))
 			return false;			/* another host: §4.4 */
-		path = auth + alen;
-		n = snprintf(key, len, "%s %s%.*s", host, *path == '/' ? "" : "/",
-			     (int)strcspn(path, "#"), path);
-	} else if (strchr(uri, ':') && strcspn(uri, ":") < strcspn(uri, "/?#")) {
+		ref = auth + alen;
+		if (*ref != '/') {
+			/* an empty path is "/" */
+			n = snprintf(merged, sizeof(merged), "/%.*s", (int)strcspn(ref, "#"), ref);
+			ref = merged;
+		}
+	} else if (strcspn(uri, ":") < strcspn(uri, "/?#")) {
 		return false;				/* another scheme */
-	} else if (uri[0] == '/') {
-		n = snprintf(key, len, "%s %.*s", host, (int)strcspn(uri, "#"), uri);
 	} else {
-		/* a relative path: against the target's directory (RFC 3986 §5.2.3) */
-		size_t dir = strcspn(target, "?");
+		ref = uri;
+	}
+	/* RFC 3986 §5.2.2 with the target as base: a path-absolute reference as it is, an
+	 * empty path keeps the base's (a lone query replaces the base's query), a relative
+	 * path merges with the base's directory (§5.2.3) */
+	plen = strcspn(ref, "?#");
+	query = ref + plen;
+	if (ref[0] == '/') {
+		n = remove_dot_segments(ref, plen, path, sizeof(path));
+	} else if (plen == 0) {
+		n = remove_dot_segments(target, base_path, path, sizeof(path));
+		if (*query != '?')
+			query = target + base_path;	/* "#frag" alone: the base itself */
+	} else {
+		size_t dir = base_path;
 
 		while (dir > 0 && target[dir - 1] != '/')
 			dir--;
-		n = snprintf(key, len, "%s %.*s%.*s", host, (int)dir, target,
-			     (int)strcspn(uri, "#"), uri);
+		n = snprintf(merged, sizeof(merged), "%.*s%.*s", (int)dir, target, (int)plen, ref);
+		if (n < 0 || (size_t)n >= sizeof(merged))
+			return false;
+		n = remove_dot_segments(merged, (size_t)n, path, sizeof(path));
 	}
+	if (n < 0)
+		return false;
+	n = snprintf(key, len, "%s %s%s%.*s", host, path[0] == '/' ? "" : "/", path,
+		     (int)strcspn(query, "#"), query);
 	if (n < 0 || (size_t)n >= len)
 		return false;
 	for (size_t i = 0; i < hlen; i++)

@@ -129,6 +129,7 @@ void fetch_spec_free(struct fetch_spec *spec)
 	free(spec->method);
 	free(spec->target);
 	curl_slist_free_all(spec->headers);
+	headers_free(&spec->client_fields);
 	free(spec->body);
 	if (spec->obj)
 		object_put(spec->obj);
@@ -258,26 +259,19 @@ static bool may_retry(const struct fetch *f, bool unsent)
 	return unsent || method_idempotent(f->spec.method);
 }
 
-/* policy_field_fn over the request fields sent upstream ("Name: value" lines). */
-static const char *sent_field(void *ctx, const char *name, char *buf, size_t len)
+/* policy_field_fn over the client's request fields. */
+static const char *client_field(void *ctx, const char *name, char *buf, size_t len)
 {
-	const struct curl_slist *l = ctx;
-	size_t nlen = strlen(name), used = 0;
+	const struct header_list *l = ctx;
+	size_t used = 0;
 	bool found = false;
 
 	buf[0] = '\0';
-	for (; l; l = l->next) {
-		const char *d = l->data, *v;
-
-		if (strncasecmp(d, name, nlen) != 0 || (d[nlen] != ':' && d[nlen] != ';'))
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcasecmp(l->v[i].name, name) != 0)
 			continue;
-		if (d[nlen] == ':' && d[nlen + 1] == '\0')
-			continue;	/* "Name:" tells libcurl not to send its own */
-		v = d[nlen] == ':' ? d + nlen + 1 : "";
-		while (*v == ' ' || *v == '\t')
-			v++;
 		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
-					 found ? ", " : "", v);
+					 found ? ", " : "", l->v[i].value);
 		found = true;
 	}
 	if (used >= len)
@@ -303,7 +297,7 @@ static bool vary_setup(struct fetch *f, struct object *o)
 	}
 	if (policy_vary_names(vary, names, sizeof(names)) <= 0)
 		return policy_vary_names(vary, names, sizeof(names)) == 0;
-	if (policy_vary_key(names, sent_field, f->spec.headers, key, sizeof(key)) < 0)
+	if (policy_vary_key(names, client_field, &f->spec.client_fields, key, sizeof(key)) < 0)
 		return false;
 	o->vary_names = strdup(names);
 	o->vary_key = strdup(key);
@@ -311,6 +305,16 @@ static bool vary_setup(struct fetch *f, struct object *o)
 }
 
 static void body_complete(struct fetch *f);
+
+/* Lets go of the stored response a fetch revalidated, once it is no longer needed: a
+ * stored object must not keep its predecessor's body alive. */
+static void drop_validating(struct object *o)
+{
+	if (o->validating) {
+		object_put(o->validating);
+		o->validating = NULL;
+	}
+}
 
 /* A 304 answered the revalidation of o->validating (RFC 9111 §4.3.3): <o> becomes the
  * stored response with its fields updated from the 304's (§3.2: each field the 304 has
@@ -379,6 +383,7 @@ static bool revalidated(struct fetch *f, time_t now)
 	}
 	f->received = old->len;
 	body_complete(f);
+	drop_validating(o);
 	return true;
 }
 
@@ -424,6 +429,7 @@ static bool fields_complete(struct fetch *f)
 	}
 	if (f->status == 304 && o->validating)
 		return revalidated(f, now);
+	drop_validating(o);	/* a full response replaces it */
 	storable = f->spec.may_store &&
 		   policy_storable(&u->cfg.policy, &f->spec.policy, &pr, &why);
 	o->status = f->status;

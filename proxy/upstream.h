@@ -53,6 +53,9 @@ struct fetch_spec {
 	char *method;			/* "GET", "POST", ... */
 	char *target;			/* origin-form: "/path?query" */
 	struct curl_slist *headers;	/* request fields to send, ready for libcurl */
+	struct header_list client_fields;	/* the client's own fields, as it sent them: a
+						 * Vary response's secondary key is read from
+						 * these, as lookups read it */
 	char *body;			/* request body, or NULL */
 	size_t body_len;
 	struct policy_request policy;	/* for the storable decision */
