@@ -258,10 +258,17 @@ static long cs_ttl(const struct http_reply *r)
 	return v;
 }
 
+/* Seconds a slow run (valgrind) may add to ages and take from ttls. */
+static long slack(void)
+{
+	return proc_wrapped() ? 30 : 0;
+}
+
 static void expect_ttl(const struct http_reply *r, long lo, long hi)
 {
 	long ttl = cs_ttl(r);
 
+	lo -= slack();
 	ck_assert_msg(ttl >= lo && ttl <= hi, "Cache-Status \"%s\": ttl %ld, want %ld..%ld",
 		      hdr(r, "Cache-Status"), ttl, lo, hi);
 }
@@ -273,6 +280,7 @@ static void expect_age(const struct http_reply *r, long lo, long hi)
 	char *end;
 	long v;
 
+	hi += slack();
 	ck_assert_msg(header_count(r, "Age") == 1, "%d Age fields", header_count(r, "Age"));
 	v = strtol(a, &end, 10);
 	ck_assert_msg(*a && *end == '\0' && v >= lo && v <= hi, "Age \"%s\", want %ld..%ld", a,
@@ -1216,7 +1224,11 @@ START_TEST(test_validation_if_none_match_304_merge)
 	ck_assert_str_eq(hdr(&r, "X-Version"), "2");
 	ck_assert_int_eq(header_count(&r, "X-Version"), 1);
 	ck_assert_str_eq(hdr(&r, "Cache-Control"), "max-age=600");
-	expect_age(&r, 0, 5);	/* the 304's Date replaced the old one */
+	/* §5.1: validated for this request, so no Age ("the presence of an Age header field
+	 * implies that the response was not generated or validated by the origin server for
+	 * this request"), or a small one: the 304's Date replaced the old one */
+	if (header_count(&r, "Age"))
+		expect_age(&r, 0, 5);
 	expect_cs(&r, "fwd", "stale");
 	expect_cs(&r, "fwd-status", "304");
 	http_reply_free(&r);
