@@ -881,14 +881,19 @@ START_TEST(test_req_pragma)
 }
 END_TEST
 
-/* §5.2.1.5: request no-store: the response is not stored (X-Cache BYPASS). */
+/* §5.2.1.5: request no-store: the response is not stored. X-Cache: the brief said BYPASS,
+ * mtps-proxy(8) (the later word) says a forwarded no-store request is a MISS; Cache-Status
+ * must not say "stored". */
 START_TEST(test_req_no_store)
 {
+	struct http_reply r;
 	struct fx f;
 
 	fx_start(&f, NULL);
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
-	step(&f, "GET", "/s", H("Cache-Control: no-store"), 200, "BYPASS", "s00000001", NULL);
+	step(&f, "GET", "/s", H("Cache-Control: no-store"), 200, "MISS", "s00000001", &r);
+	expect_cs(&r, "stored", NULL);
+	http_reply_free(&r);
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000002", NULL);
 	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000002", NULL);
 	expect_count(&f, "/s", 2, "request no-store");
@@ -2003,7 +2008,8 @@ START_TEST(test_status_uncacheable_then_bypass)
 }
 END_TEST
 
-/* Requests the cache does not handle: unsafe methods and Range: BYPASS, fwd=bypass. */
+/* Requests the cache does not handle (mtps-proxy(8)): unsafe methods and conditions for the
+ * origin alone (If-Match): BYPASS, fwd=bypass. */
 START_TEST(test_status_bypass)
 {
 	struct http_reply r;
@@ -2016,9 +2022,35 @@ START_TEST(test_status_bypass)
 	expect_cs(&r, "fwd", "bypass");
 	expect_cs(&r, "fwd-status", "201");
 	http_reply_free(&r);
-	step(&f, "GET", "/s", H("Range: bytes=0-1"), 200, "BYPASS", NULL, &r);
+	/* mtps-proxy(8): a condition for the origin alone (If-Match) is not the cache's */
+	step(&f, "GET", "/s", H("If-Match: \"zz\""), 200, "BYPASS", NULL, &r);
 	expect_cs(&r, "fwd", "bypass");
 	http_reply_free(&r);
+	fx_stop(&f);
+}
+END_TEST
+
+/* RFC 9110 §14.2, RFC 9111 §3.4 (mtps-proxy(8): the proxy keeps no ranges): a Range request
+ * with nothing stored goes to the origin with its Range (MISS), and the 206 is not stored;
+ * one that finds a fresh stored response gets the whole of it, 200 (HIT). */
+START_TEST(test_range_requests)
+{
+	const char *const *range = H("Range: bytes=0-1");
+	char seen[128];
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/p", 206, "Cache-Control: max-age=60\r\nContent-Range: bytes 0-1/9\r\n",
+	       "p#");
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	step(&f, "GET", "/p", range, 206, "MISS", NULL, NULL);
+	ck_assert_int_eq(so_last_field(f.o, "/p", "Range", seen, sizeof(seen)), 1);
+	ck_assert_str_eq(seen, "bytes=0-1");
+	step(&f, "GET", "/p", range, 206, "MISS", NULL, NULL);
+	expect_count(&f, "/p", 2, "206 not stored");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", range, 200, "HIT", "s00000001", NULL);
+	expect_count(&f, "/s", 1, "Range on a stored response");
 	fx_stop(&f);
 }
 END_TEST
@@ -2238,6 +2270,7 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(cs, test_status_miss_then_hit);
 	tcase_add_test(cs, test_status_uncacheable_then_bypass);
 	tcase_add_test(cs, test_status_bypass);
+	tcase_add_test(cs, test_range_requests);
 	tcase_add_test(cs, test_status_collapsed);
 	tcase_add_test(cs, test_status_key_and_name);
 	tcase_add_test(cs, test_age_on_hits_never_duplicated);
