@@ -413,6 +413,44 @@ START_TEST(test_store_no_store_private)
 }
 END_TEST
 
+/* §5.2.2.3: must-understand: a cache that understands the status may store the response and
+ * ignore no-store (200); one whose status it does not know (299) is not stored. */
+START_TEST(test_store_must_understand)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: must-understand, no-store, max-age=60\r\n",
+	       "s########");
+	so_set(f.o, "/u", 299, "Cache-Control: must-understand, no-store, max-age=60\r\n",
+	       "u########");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", NULL);
+	step(&f, "GET", "/u", NULL, 299, "MISS", "u00000001", NULL);
+	step(&f, "GET", "/u", NULL, 299, "MISS|BYPASS", "u00000002", NULL);
+	fx_stop(&f);
+}
+END_TEST
+
+/* mtps-proxy(8): a HEAD that finds nothing usable is forwarded as a HEAD, and its response
+ * is not stored (it has no body to store). */
+START_TEST(test_store_head_miss_not_stored)
+{
+	char line[128];
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	step(&f, "HEAD", "/s", NULL, 200, "MISS", "", NULL);
+	so_last_line(f.o, "/s", line, sizeof(line));
+	ck_assert_str_eq(line, "HEAD /s HTTP/1.1");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000002", NULL);
+	step(&f, "HEAD", "/s", NULL, 200, "HIT", "", NULL);
+	expect_count(&f, "/s", 2, "HEAD, then GET");
+	fx_stop(&f);
+}
+END_TEST
+
 /* §3.5: a response to a request with Authorization is not stored by a shared cache without
  * public, s-maxage or must-revalidate - max-age alone is not enough. */
 START_TEST(test_store_authorization_refused)
@@ -426,6 +464,10 @@ START_TEST(test_store_authorization_refused)
 	step(&f, "GET", "/s", auth, 200, NULL, "s00000002", NULL);
 	step(&f, "GET", "/s", NULL, 200, NULL, "s00000003", NULL);
 	expect_count(&f, "/s", 3, "Authorization with max-age only");
+	/* §3.5 restricts what is stored, not what answers: mtps-proxy(8) serves the response
+	 * stored for a request without Authorization to one with it */
+	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000003", NULL);
+	step(&f, "GET", "/s", auth, 200, "HIT", "s00000003", NULL);
 	fx_stop(&f);
 }
 END_TEST
@@ -639,7 +681,11 @@ START_TEST(test_freshness_expires_minus_date)
 }
 END_TEST
 
-static const char *const invalid_expires[] = { "0", "-1", "garbage", "" };
+static const char *const invalid_expires[] = {
+	"0", "-1", "garbage", "",
+	/* §4.2.1: two Expires fields: "the response should be considered stale" */
+	"Thu, 01 Jan 2099 00:00:00 GMT\r\nExpires: Thu, 01 Jan 2099 00:00:00 GMT",
+};
 
 /* §5.3: an invalid Expires (e.g. "0") means already expired. */
 START_TEST(test_freshness_invalid_expires)
@@ -813,6 +859,7 @@ static const char *const cc_unusable_forms[] = {
 	"Cache-Control: max-age=60\r\nCache-Control: PRIVATE\r\n",
 	"Cache-Control: NO-STORE, max-age=60\r\n",
 	"Cache-Control: max-age=60, No-Store\r\n",
+	"Cache-Control: no-cache, max-age=60\r\n",	/* no validator: never usable */
 };
 
 /* §5.2, §4.2.1: these forms leave nothing usable (stale from the start, or not storable):
@@ -896,6 +943,9 @@ START_TEST(test_req_no_store)
 	http_reply_free(&r);
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000002", NULL);
 	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000002", NULL);
+	/* §5.2.1.5: "if a request containing this directive is satisfied from a cache, the
+	 * no-store request directive does not apply to the already stored response" */
+	step(&f, "GET", "/s", H("Cache-Control: no-store"), 200, "HIT", "s00000002", NULL);
 	expect_count(&f, "/s", 2, "request no-store");
 	fx_stop(&f);
 }
@@ -2191,6 +2241,8 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(st, test_store_206_never);
 	tcase_add_loop_test(st, test_store_no_store_private, 0, ARRAY_LEN(never_stored_cc));
 	tcase_add_test(st, test_store_authorization_refused);
+	tcase_add_test(st, test_store_must_understand);
+	tcase_add_test(st, test_store_head_miss_not_stored);
 	tcase_add_loop_test(st, test_store_authorization_allowed, 0, ARRAY_LEN(auth_ok_cc));
 	tcase_add_test(st, test_store_set_cookie_default);
 	tcase_add_test(st, test_store_set_cookie_refuse);
