@@ -1,8 +1,8 @@
 #!/bin/bash
-# test_man.sh - man/mtps-origin.8 and man/mtps-proxy.8 each document exactly the options
-# their program's --help lists (both ways, short names included), and groff formats them
+# test_man.sh - man/mtps-origin.8, man/mtps-proxy.8 and man/mtps-bench.1 each document exactly
+# the options their program's --help lists (both ways, short names included), and groff formats them
 # without a warning.
-# Needs MTPS_ORIGIN, MTPS_PROXY and MTPS_SRCDIR (see lib.sh).
+# Needs MTPS_ORIGIN, MTPS_PROXY, MTPS_BENCH and MTPS_SRCDIR (see lib.sh).
 set -u
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC1091 # followed with shellcheck -x
@@ -13,13 +13,13 @@ if [ -z "${MTPS_PROXY:-}" ] || [ ! -x "$MTPS_PROXY" ]; then
 	exit 99
 fi
 
-# check_page NAME PROGRAM - checks man/NAME.8 against `PROGRAM --help`. Every PASS and FAIL
-# line begins with NAME.
+# check_page NAME PROGRAM [SECTION] - checks man/NAME.SECTION (default 8) against
+# `PROGRAM --help`. Every PASS and FAIL line begins with NAME.
 check_page() {
 	local name=$1 program=$2 page help help_entries options_section man_entries
 	local help_longs man_longs missing named unknown diff_short leftover warnings
 
-	page=$MTPS_SRCDIR/man/$name.8
+	page=$MTPS_SRCDIR/man/$name.${3:-8}
 	[ -f "$page" ] || fail "$name: no man page at $page"
 
 	run timeout 10 "$program" --help
@@ -89,5 +89,10 @@ check_page() {
 
 check_page mtps-origin "$MTPS_ORIGIN"
 check_page mtps-proxy "$MTPS_PROXY"
+if [ -n "${MTPS_BENCH:-}" ]; then
+	check_page mtps-bench "$MTPS_BENCH" 1
+else
+	fail "set MTPS_BENCH to the built mtps-bench"
+fi
 
 exit 0
