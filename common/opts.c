@@ -544,6 +544,12 @@ static int split_line(char *line, char **key, char **value, char *err, size_t er
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen)
 {
+	return opts_parse_file_checked(tab, settings, path, NULL, err, errlen);
+}
+
+int opts_parse_file_checked(const struct opt_def *tab, void *settings, const char *path,
+			    opts_check_fn *check, char *err, size_t errlen)
+{
 	char line[OPTS_MAX_LINE + 2];
 	char why[512];
 	size_t count = 0;
@@ -613,6 +619,12 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 		r = opts_set(o, settings, value, why, sizeof(why));
 		if (r) {
 			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
+			break;
+		}
+		if (check && check(o, value, why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%u: bad value '%s' for %s: %s", path, lineno,
+				 value, key, why);
+			r = -EINVAL;
 			break;
 		}
 	}

@@ -99,6 +99,18 @@ const char *opts_peek_arg(const struct opt_def *tab, int argc, char **argv, cons
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen);
 
+/* A program's own check of one value a file gives (a backend's HOST:PORT, an address),
+ * beyond what the table says. Returns 0, or -EINVAL with what is wrong worded into <err>
+ * (e.g. "want HOST:PORT"). */
+typedef int opts_check_fn(const struct opt_def *o, const char *value, char *err,
+			  size_t errlen);
+
+/* opts_parse_file(), and every value that parses is also given to <check> (when not NULL),
+ * so that a program's own checks name the FILE:LINE too: "FILE:LINE: bad value 'x' for
+ * key: <what check said>". */
+int opts_parse_file_checked(const struct opt_def *tab, void *settings, const char *path,
+			    opts_check_fn *check, char *err, size_t errlen);
+
 /* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)";
  * a list option's line ends in " (repeatable)". */
 void opts_usage(const struct opt_def *tab, FILE *out);

@@ -288,6 +288,47 @@ START_TEST(test_file_errors)
 }
 END_TEST
 
+/* A program's own check: a backend needs a ':' */
+static int demo_check(const struct opt_def *o, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(o->name, "backend") == 0 && strchr(value, ':') == NULL) {
+		snprintf(err, errlen, "want HOST:PORT");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *text;
+	int ret;
+	const char *message;	/* after "PATH:", or NULL */
+} checked_files[] = {
+	{ "backend a:1\nbackend b:2\n", 0, NULL },
+	{ "port 1\n# c\n\nbackend a:1\nbackend nocolon\n", -EINVAL,
+	  "5: bad value 'nocolon' for backend: want HOST:PORT" },
+	/* the table's own errors come first and read as before */
+	{ "backend a:1\nport x\n", -EINVAL, "2: bad value 'x' for port" },
+};
+
+START_TEST(test_file_checked)
+{
+	const char *path = write_conf(checked_files[_i].text);
+	char want[160], err[256] = "";
+	struct demo d;
+	int r;
+
+	demo_defaults(&d);
+	r = opts_parse_file_checked(demo_opts, &d, path, demo_check, err, sizeof(err));
+	unlink(path);
+	ck_assert_int_eq(r, checked_files[_i].ret);
+	if (checked_files[_i].message) {
+		snprintf(want, sizeof(want), "%s:%s", path, checked_files[_i].message);
+		ck_assert_msg(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+	}
+	opts_free(demo_opts, &d);
+}
+END_TEST
+
 START_TEST(test_file_missing)
 {
 	struct demo d;
@@ -570,6 +611,7 @@ static Suite *opts_suite(void)
 	tcase_add_test(tc, test_file_good);
 	tcase_add_loop_test(tc, test_file_errors, 0, ARRAY_LEN(bad_files));
 	tcase_add_test(tc, test_file_missing);
+	tcase_add_loop_test(tc, test_file_checked, 0, ARRAY_LEN(checked_files));
 	tcase_add_test(tc, test_print_roundtrip);
 	tcase_add_test(tc, test_usage_lists_every_option);
 	tcase_add_loop_test(tc, test_list_sources, 0, ARRAY_LEN(list_sources));
