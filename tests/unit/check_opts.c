@@ -329,6 +329,43 @@ START_TEST(test_file_checked)
 }
 END_TEST
 
+/* A reload compares the running settings with the new ones, option by option, and keeps
+ * the running value of one it cannot change. */
+START_TEST(test_equal_swap)
+{
+	const char *const a_args[] = { "x", "--port", "1", "--name", "a", "-B", "h:1", "-v",
+				       NULL };
+	const char *const b_args[] = { "x", "--port", "2", "--name", "a", "-B", "h:1", "-B",
+				       "h:2", NULL };
+	struct demo a, b;
+	char err[256];
+
+	demo_defaults(&a);
+	demo_defaults(&b);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &a, 8, (char **)a_args, err, sizeof(err)), 0);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &b, 9, (char **)b_args, err, sizeof(err)), 0);
+	for (const struct opt_def *o = demo_opts; o->name; o++) {
+		bool same = strcmp(o->name, "port") != 0 && strcmp(o->name, "backend") != 0 &&
+			    strcmp(o->name, "verbose") != 0;
+
+		ck_assert_msg(opts_equal(o, &a, &b) == same, "opts_equal(%s) is %d", o->name,
+			      !same);
+		ck_assert(opts_equal(o, &a, &a));
+	}
+	opts_swap(&demo_opts[0], &a, &b);	/* port */
+	ck_assert_int_eq(a.port, 2);
+	ck_assert_int_eq(b.port, 1);
+	opts_swap(&demo_opts[7], &a, &b);	/* backend: the lists change owners */
+	ck_assert_uint_eq(a.backends.n, 2);
+	ck_assert_uint_eq(b.backends.n, 1);
+	ck_assert_str_eq(a.backends.v[1], "h:2");
+	opts_swap(&demo_opts[1], &a, &b);	/* name: same text, other owner */
+	ck_assert_str_eq(a.name, "a");
+	opts_free(demo_opts, &a);
+	opts_free(demo_opts, &b);
+}
+END_TEST
+
 START_TEST(test_file_missing)
 {
 	struct demo d;
@@ -611,6 +648,7 @@ static Suite *opts_suite(void)
 	tcase_add_test(tc, test_file_good);
 	tcase_add_loop_test(tc, test_file_errors, 0, ARRAY_LEN(bad_files));
 	tcase_add_test(tc, test_file_missing);
+	tcase_add_test(tc, test_equal_swap);
 	tcase_add_loop_test(tc, test_file_checked, 0, ARRAY_LEN(checked_files));
 	tcase_add_test(tc, test_print_roundtrip);
 	tcase_add_test(tc, test_usage_lists_every_option);
