@@ -51,8 +51,8 @@ static void swap_upstream(struct upstream *u, void *arg)
 	sw->result = upstream_reconfigure(u, &sw->cfg);
 }
 
-/* Keeps the running value of every option a reload cannot change; logs the ones that
- * differ. */
+/* Keeps the running value of every option a reload cannot change, in <next>; logs the
+ * ones that differ. (<cur> gets the new values, which the caller frees with it.) */
 static void keep_restart_only(struct settings *cur, struct settings *next)
 {
 	for (const struct opt_def *o = settings_options; o->name; o++) {
@@ -88,8 +88,6 @@ int reload_apply(struct reload_target *t, struct settings *cur, struct settings 
 	struct swap sw;
 	char err[512];
 	int r;
-
-	keep_restart_only(cur, next);
 
 	/* first what may fail, so that a failure leaves everything as it was */
 	sw.cfg = (struct upstream_config){
@@ -133,6 +131,7 @@ int reload_apply(struct reload_target *t, struct settings *cur, struct settings 
 	}
 
 	/* from here on nothing fails */
+	keep_restart_only(cur, next);
 	if (next->cache_size != cur->cache_size) {
 		size_t evicted = cache_set_capacity(t->fe->cache, (size_t)next->cache_size);
 
