@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -660,6 +661,52 @@ START_TEST(test_pid_file)
 }
 END_TEST
 
+/* The "Uid:" line's real id in /proc/PID/status, or -1. */
+static long proc_uid(pid_t pid)
+{
+	char path[64], line[256];
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %ld", &uid) == 1)
+			break;
+	fclose(f);
+	return uid;
+}
+
+/* --user: started as root, the proxy serves as the user once it listens; started as
+ * anyone else, asking for another user is an error before it serves. */
+START_TEST(test_user)
+{
+	const char *args[] = { "--user", "nobody", "--backend", "127.0.0.1:1",
+			       "--health-interval", "0", NULL };
+	struct passwd *pw;
+	struct proc proxy;
+
+	if (geteuid() != 0) {
+		const char *root[] = { "--listen", "127.0.0.1:0", "--user", "root", "--backend",
+				       "127.0.0.1:1", NULL };
+		char out[1024];
+
+		ck_assert_int_eq(proc_run(getenv("MTPS_PROXY"), root, out, sizeof(out),
+					  TIMEOUT_MS), 1);
+		ck_assert_ptr_nonnull(strstr(out, "need root"));
+		return;
+	}
+	pw = getpwnam("nobody");
+	if (pw == NULL)
+		return;		/* no such user here: nothing to switch to */
+	proxy_start(&proxy, args);
+	ck_assert_int_eq(proc_uid(proxy.pid), (long)pw->pw_uid);
+	proxy_stop(&proxy);
+}
+END_TEST
+
 static Suite *service_suite(void)
 {
 	Suite *s = suite_create("service");
@@ -673,6 +720,7 @@ static Suite *service_suite(void)
 	tcase_add_loop_test(tc, test_access_log, 0, ARRAY_LEN(formats));
 	tcase_add_test(tc, test_reopen_logs);
 	tcase_add_test(tc, test_pid_file);
+	tcase_add_test(tc, test_user);
 	suite_add_tcase(s, tc);
 	return s;
 }
