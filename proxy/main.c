@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	struct reload_target rt = { .fe = &fe, .saved_stderr = -1 };
 	char via[128], err[1024];
 	sigset_t sigs;
-	int listen_fd = -1, sigfd = -1, port = 0, status, sig;
+	int listen_fd = -1, sigfd = -1, port = 0, status, sig, r;
 	unsigned threads;
 	bool curl_ready = false, pid_written = false;
 
@@ -175,10 +175,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* opened before dropping root, as the listening socket is */
-	if (accesslog_open(rt.accesslog, s.access_log,
+	r = accesslog_open(rt.accesslog, s.access_log,
 			   strcmp(s.access_log_format, "json") == 0 ? ACCESSLOG_JSON
-								    : ACCESSLOG_COMBINED)) {
-		log_error("cannot open the access log %s: %s", s.access_log, strerror(errno));
+								    : ACCESSLOG_COMBINED);
+	if (r) {
+		log_error("cannot open the access log %s: %s", s.access_log, strerror(-r));
 		goto out;
 	}
 	frontend_observe(&fe, accesslog_observe, rt.accesslog);

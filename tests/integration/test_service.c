@@ -661,6 +661,34 @@ START_TEST(test_pid_file)
 }
 END_TEST
 
+/* An access log that cannot be opened: at start the proxy does not start (status 1); on a
+ * reload the whole reload is refused and the old log goes on. */
+START_TEST(test_access_log_unopenable)
+{
+	const char *conf = path_of("mtps.conf"), *alog = path_of("access.log");
+	const char *args[] = { "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1",
+			       "--access-log", "/nonexistent/dir/access.log", NULL };
+	const char *args2[] = { "-c", conf, "--health-interval", "0", NULL };
+	char out[1024], text[256];
+	struct proc proxy;
+	struct http_reply r;
+
+	ck_assert_int_eq(proc_run(getenv("MTPS_PROXY"), args, out, sizeof(out), TIMEOUT_MS), 1);
+	ck_assert_ptr_nonnull(strstr(out, "cannot open the access log /nonexistent/dir/access.log"));
+
+	snprintf(text, sizeof(text), "backend 127.0.0.1:1\naccess-log %s\n", alog);
+	write_text(conf, text);
+	proxy_start(&proxy, args2);
+	write_text(conf, "backend 127.0.0.1:2\naccess-log /nonexistent/dir/access.log\n");
+	kill(proxy.pid, SIGHUP);
+	wait_count(path_of("stderr"), "reload failed: cannot open the access log", 1);
+	ck_assert_int_eq(http_get(proc_url(&proxy, "/x"), &r), 0);	/* 502: nobody there */
+	http_reply_free(&r);
+	wait_lines(alog, 1);
+	proxy_stop(&proxy);
+}
+END_TEST
+
 /* The "Uid:" line's real id in /proc/PID/status, or -1. */
 static long proc_uid(pid_t pid)
 {
@@ -721,6 +749,7 @@ static Suite *service_suite(void)
 	tcase_add_test(tc, test_reopen_logs);
 	tcase_add_test(tc, test_pid_file);
 	tcase_add_test(tc, test_user);
+	tcase_add_test(tc, test_access_log_unopenable);
 	suite_add_tcase(s, tc);
 	return s;
 }
