@@ -115,7 +115,8 @@ void server_drain(atomic_long *in_flight, int idle_fd, int sigfd, uint64_t timeo
 		r = poll(pfd, 2, (int)(deadline - now));
 		if (r < 0 && errno != EINTR)
 			return;
-		if ((pfd[1].revents & POLLIN) && !stop_ignored(server_read_signal(sigfd, hup_message))) {
+		if ((pfd[1].revents & POLLIN) &&
+		    !stop_ignored(server_read_signal(sigfd, hup_message))) {
 			log_warn("second stop signal: closing %ld requests in flight",
 				 atomic_load(in_flight));
 			return;

@@ -54,8 +54,9 @@ static void usage(FILE *out)
 		"\n"
 		"Options (each also a key in the -c file, except the last six):\n");
 	opts_usage(settings_options, out);
-	fprintf(out, "\nSignals: HUP reloads the configuration, USR1 reopens the log files, TERM and\n"
-		"INT stop after the requests in flight. See mtps-proxy(8) and mtps.conf(5).\n");
+	fprintf(out, "\nSignals: HUP reloads the configuration, USR1 reopens the log files, "
+		"TERM and\nINT stop after the requests in flight. See mtps-proxy(8) and "
+		"mtps.conf(5).\n");
 }
 
 /* Creates the listening socket ourselves, so that "address in use" is reported plainly

@@ -257,10 +257,11 @@ int settings_load(struct settings *s, int argc, char **argv, char *err, size_t e
 	if (s->backends.n == 0 && !(s->print_config && !s->test_config)) {
 		if (file)
 			snprintf(err, errlen,
-				 "%s:%u: no backend: add a line 'backend HOST:PORT' (one per origin)"
-				 " or give --backend", file, count_lines(file));
+				 "%s:%u: no backend: add a line 'backend HOST:PORT' (one per "
+				 "origin) or give --backend", file, count_lines(file));
 		else
-			snprintf(err, errlen, "no backend: give --backend HOST:PORT (once per origin)");
+			snprintf(err, errlen,
+				 "no backend: give --backend HOST:PORT (once per origin)");
 		return -EINVAL;
 	}
 	if (s->backends.n > BALANCER_MAX_BACKENDS) {

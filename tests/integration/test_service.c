@@ -674,7 +674,7 @@ START_TEST(test_access_log_unopenable)
 	struct http_reply r;
 
 	ck_assert_int_eq(proc_run(getenv("MTPS_PROXY"), args, out, sizeof(out), TIMEOUT_MS), 1);
-	ck_assert_ptr_nonnull(strstr(out, "cannot open the access log /nonexistent/dir/access.log"));
+	ck_assert_ptr_nonnull(strstr(out, "cannot open the access log /nonexistent/dir/a"));
 
 	snprintf(text, sizeof(text), "backend 127.0.0.1:1\naccess-log %s\n", alog);
 	write_text(conf, text);
