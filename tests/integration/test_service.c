@@ -431,6 +431,78 @@ START_TEST(test_reload_under_load)
 }
 END_TEST
 
+struct slow_get {
+	char url[128];
+	struct http_reply r;
+	int ret;
+};
+
+static void *slow_get_main(void *arg)
+{
+	struct slow_get *g = arg;
+
+	g->ret = http_get(g->url, &g->r);
+	return NULL;
+}
+
+/* Requests origin <i> is working on now. */
+static long origin_in_flight(int i)
+{
+	struct http_reply r;
+	struct json_object *j;
+	long v;
+
+	ck_assert_int_eq(http_get(proc_url(&origins[i], "/health"), &r), 0);
+	j = expect_json(&r);
+	v = (long)expect_jint(j, "in_flight") - 1;	/* less this status request */
+	json_object_put(j);
+	http_reply_free(&r);
+	return v;
+}
+
+/* A fetch running on a backend that a reload removes finishes there: its pool lives until
+ * the fetch ends (and is freed then: the sanitizers and valgrind would see otherwise). */
+START_TEST(test_reload_inflight)
+{
+	const char *conf = path_of("mtps.conf"), *err = path_of("stderr");
+	const char *args[] = { "-c", conf, "--health-interval", "0", NULL };
+	const char *slow[] = { "--latency-ms", "1500", NULL };
+	struct slow_get g;
+	struct proc proxy;
+	pthread_t t;
+	uint64_t deadline = now_ms() + TIMEOUT_MS;
+	char text[128];
+
+	ck_assert_int_eq(proc_start(&origins[0], getenv("MTPS_ORIGIN"), slow, NULL, TIMEOUT_MS), 0);
+	snprintf(served_by[0], sizeof(served_by[0]), "origin-%d", origins[0].port);
+	origin_start(1);
+	snprintf(text, sizeof(text), "backend 127.0.0.1:%d\n", origins[0].port);
+	write_text(conf, text);
+	proxy_start(&proxy, args);
+	memset(&g, 0, sizeof(g));
+	snprintf(g.url, sizeof(g.url), "%s/api/test", proxy.url);
+	ck_assert_int_eq(pthread_create(&t, NULL, slow_get_main, &g), 0);
+	while (origin_in_flight(0) < 1) {
+		ck_assert_msg(now_ms() < deadline, "the request never reached origin 0");
+		poll(NULL, 0, 5);
+	}
+	snprintf(text, sizeof(text), "backend 127.0.0.1:%d\n", origins[1].port);
+	write_text(conf, text);
+	kill(proxy.pid, SIGHUP);
+	wait_count(err, "reload: 1 backends", 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(g.ret, 0);
+	ck_assert_msg(g.r.status == 200, "the request on the removed backend got %ld: %s",
+		      g.r.status, g.r.body);
+	ck_assert_int_eq(served_index(&g.r), 0);
+	http_reply_free(&g.r);
+	ck_assert_int_eq(http_get(proc_url(&proxy, "/api/test"), &g.r), 0);
+	ck_assert_int_eq(served_index(&g.r), 1);
+	http_reply_free(&g.r);
+	proxy_stop(&proxy);
+}
+END_TEST
+
 /* ---- the access log ---------------------------------------------------------------------- */
 
 /* The lines of <path> (at most 8), copied into <lines>. Returns how many. */
@@ -745,6 +817,7 @@ static Suite *service_suite(void)
 	tcase_add_loop_test(tc, test_check_config, 0, ARRAY_LEN(checks));
 	tcase_add_test(tc, test_print_config);
 	tcase_add_test(tc, test_reload_under_load);
+	tcase_add_test(tc, test_reload_inflight);
 	tcase_add_loop_test(tc, test_access_log, 0, ARRAY_LEN(formats));
 	tcase_add_test(tc, test_reopen_logs);
 	tcase_add_test(tc, test_pid_file);
