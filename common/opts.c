@@ -544,6 +544,12 @@ static int split_line(char *line, char **key, char **value, char *err, size_t er
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen)
 {
+	return opts_parse_file_checked(tab, settings, path, NULL, err, errlen);
+}
+
+int opts_parse_file_checked(const struct opt_def *tab, void *settings, const char *path,
+			    opts_check_fn *check, char *err, size_t errlen)
+{
 	char line[OPTS_MAX_LINE + 2];
 	char why[512];
 	size_t count = 0;
@@ -613,6 +619,12 @@ int opts_parse_file(const struct opt_def *tab, void *settings, const char *path,
 		r = opts_set(o, settings, value, why, sizeof(why));
 		if (r) {
 			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
+			break;
+		}
+		if (check && check(o, value, why, sizeof(why))) {
+			snprintf(err, errlen, "%s:%u: bad value '%s' for %s: %s", path, lineno,
+				 value, key, why);
+			r = -EINVAL;
 			break;
 		}
 	}
@@ -702,6 +714,60 @@ void opts_print(const struct opt_def *tab, const void *settings, FILE *out)
 		}
 		}
 	}
+}
+
+/* The bytes option <o>'s field takes in a settings struct. */
+static size_t field_size(const struct opt_def *o)
+{
+	switch (o->type) {
+	case OPT_FLAG:
+		return sizeof(bool);
+	case OPT_INT:
+		return sizeof(int);
+	case OPT_SIZE:
+	case OPT_DURATION:
+		return sizeof(uint64_t);
+	case OPT_STRING:
+		return sizeof(char *);
+	case OPT_LIST:
+		return sizeof(struct opt_list);
+	}
+	return 0;
+}
+
+bool opts_equal(const struct opt_def *o, const void *a, const void *b)
+{
+	const void *pa = cfield(a, o), *pb = cfield(b, o);
+
+	switch (o->type) {
+	case OPT_STRING: {
+		const char *sa = *(char *const *)pa, *sb = *(char *const *)pb;
+
+		return sa == sb || (sa && sb && strcmp(sa, sb) == 0);
+	}
+	case OPT_LIST: {
+		const struct opt_list *la = pa, *lb = pb;
+
+		if (la->n != lb->n)
+			return false;
+		for (size_t i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]) != 0)
+				return false;
+		return true;
+	}
+	default:
+		return memcmp(pa, pb, field_size(o)) == 0;
+	}
+}
+
+void opts_swap(const struct opt_def *o, void *a, void *b)
+{
+	unsigned char tmp[sizeof(struct opt_list)];
+	size_t n = field_size(o);
+
+	memcpy(tmp, field(a, o), n);
+	memcpy(field(a, o), field(b, o), n);
+	memcpy(field(b, o), tmp, n);
 }
 
 void opts_free(const struct opt_def *tab, void *settings)

@@ -9,6 +9,7 @@
 #ifndef MTPS_OPTS_H
 #define MTPS_OPTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ struct opt_list {
 
 enum opt_flags {
 	OPT_CLI_ONLY = 1 << 0,	/* not a config file key (--help, --config, ...) */
+	OPT_RESTART = 1 << 1,	/* a reload cannot change it (a listening address, threads) */
 };
 
 struct opt_def {
@@ -99,6 +101,18 @@ const char *opts_peek_arg(const struct opt_def *tab, int argc, char **argv, cons
 int opts_parse_file(const struct opt_def *tab, void *settings, const char *path, char *err,
 		    size_t errlen);
 
+/* A program's own check of one value a file gives (a backend's HOST:PORT, an address),
+ * beyond what the table says. Returns 0, or -EINVAL with what is wrong worded into <err>
+ * (e.g. "want HOST:PORT"). */
+typedef int opts_check_fn(const struct opt_def *o, const char *value, char *err,
+			  size_t errlen);
+
+/* opts_parse_file(), and every value that parses is also given to <check> (when not NULL),
+ * so that a program's own checks name the FILE:LINE too: "FILE:LINE: bad value 'x' for
+ * key: <what check said>". */
+int opts_parse_file_checked(const struct opt_def *tab, void *settings, const char *path,
+			    opts_check_fn *check, char *err, size_t errlen);
+
 /* Writes the --help text for every option: "  -p, --port PORT   help (default: 3000)";
  * a list option's line ends in " (repeatable)". */
 void opts_usage(const struct opt_def *tab, FILE *out);
@@ -107,6 +121,13 @@ void opts_usage(const struct opt_def *tab, FILE *out);
  * gets one line per value, none when it is empty), so that opts_parse_file() reads them back
  * unchanged. */
 void opts_print(const struct opt_def *tab, const void *settings, FILE *out);
+
+/* Says whether option <o> holds the same value in settings <a> and <b>. */
+bool opts_equal(const struct opt_def *o, const void *a, const void *b);
+
+/* Exchanges option <o>'s values between settings <a> and <b> (strings and lists move with
+ * their ownership): a reload keeps the running value of an option it cannot change. */
+void opts_swap(const struct opt_def *o, void *a, void *b);
 
 /* Frees the strings and lists that opts_set() stored in <settings>, leaving them NULL and
  * empty. */

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -90,6 +91,12 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* While draining, SIGHUP and SIGUSR1 (reload, log reopen) are no reason to stop at once. */
+static bool stop_ignored(int sig)
+{
+	return sig == SIGHUP || sig == SIGUSR1;
+}
+
 void server_drain(atomic_long *in_flight, int idle_fd, int sigfd, uint64_t timeout_ms,
 		  const char *hup_message)
 {
@@ -109,7 +116,7 @@ void server_drain(atomic_long *in_flight, int idle_fd, int sigfd, uint64_t timeo
 		if (r < 0 && errno != EINTR)
 			return;
 		if ((pfd[1].revents & POLLIN) &&
-		    server_read_signal(sigfd, hup_message) != SIGHUP) {
+		    !stop_ignored(server_read_signal(sigfd, hup_message))) {
 			log_warn("second stop signal: closing %ld requests in flight",
 				 atomic_load(in_flight));
 			return;

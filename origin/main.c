@@ -243,6 +243,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);	/* a logrotate that signals every mtps process: no files */
 	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
 	memset(&api, 0, sizeof(api));

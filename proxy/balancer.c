@@ -206,6 +206,46 @@ void balancer_free(struct balancer *b)
 	free(b);
 }
 
+bool balancer_owns(const struct balancer *b, const struct backend *be)
+{
+	/* compared as integers: <be> may point into another pool */
+	uintptr_t p = (uintptr_t)be, first = (uintptr_t)b->backends;
+
+	return p >= first && p < first + b->n * sizeof(*b->backends);
+}
+
+size_t balancer_inherit(struct balancer *to, const struct balancer *from)
+{
+	int top = (int)(to->cfg.rise + to->cfg.fall - 1);
+	size_t kept = 0;
+
+	for (size_t i = 0; i < to->n; i++) {
+		struct backend *be = &to->backends[i];
+
+		for (size_t j = 0; j < from->n; j++) {
+			const struct backend *old = &from->backends[j];
+			bool up = atomic_load(&old->up);
+			int h = old->health;
+
+			if (strcmp(be->name, old->name) != 0)
+				continue;
+			if (up)
+				h = h < (int)to->cfg.rise ? (int)to->cfg.rise : h > top ? top : h;
+			else
+				h = h >= (int)to->cfg.rise ? (int)to->cfg.rise - 1 : h;
+			be->health = h;
+			atomic_store(&be->up, up);
+			be->passive_failures = old->passive_failures;
+			be->up_since_ms = old->up_since_ms;
+			atomic_store(&be->requests, atomic_load(&old->requests));
+			atomic_store(&be->failures, atomic_load(&old->failures));
+			kept++;
+			break;
+		}
+	}
+	return kept;
+}
+
 size_t balancer_count(const struct balancer *b)
 {
 	return b->n;

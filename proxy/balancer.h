@@ -79,6 +79,17 @@ struct balancer *balancer_new(const struct balancer_config *cfg, const char *con
 			      const unsigned *weights, size_t n);
 void balancer_free(struct balancer *b);
 
+/* Says whether <be> is one of <b>'s backends (a pointer check: after a reload, fetches may
+ * still run on a backend of the pool that was replaced). */
+bool balancer_owns(const struct balancer *b, const struct backend *be);
+
+/* A reload: every backend of <to> whose name is also in <from> takes over its health, its
+ * slow start and its request and failure counters (health is clamped into <to>'s rise and
+ * fall, keeping up or down as it was), so that a reload neither revives a dead backend nor
+ * resets the numbers. Backends new in <to> start up, as balancer_new() makes them. Runs on
+ * the upstream thread, which owns both pools. Returns how many backends took over a state. */
+size_t balancer_inherit(struct balancer *to, const struct balancer *from);
+
 size_t balancer_count(const struct balancer *b);
 struct backend *balancer_backend(struct balancer *b, size_t i);
 

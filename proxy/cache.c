@@ -337,7 +337,8 @@ int cache_insert(struct cache *c, struct cache_entry *e)
 	struct shard *s = shard_of(c, e->hash);
 	struct cache_entry **pp, *old, *victims = NULL;
 
-	if (e->size > c->capacity)
+	/* unlocked: cache_set_capacity() may change it; the loop below reads it locked */
+	if (e->size > __atomic_load_n(&c->capacity, __ATOMIC_RELAXED))
 		return -E2BIG;
 	cache_entry_get(e);
 	pthread_mutex_lock(&s->lock);
@@ -458,6 +459,36 @@ size_t cache_remove_matching(struct cache *c, cache_match_fn *match, void *arg)
 		}
 	}
 	return removed;
+}
+
+size_t cache_set_capacity(struct cache *c, size_t capacity)
+{
+	struct cache_entry *victims = NULL;
+	size_t evicted = 0;
+
+	pthread_mutex_lock(&c->qlock);
+	__atomic_store_n(&c->capacity, capacity, __ATOMIC_RELAXED);
+	while (c->head && c->bytes > capacity) {
+		struct cache_entry *v = queue_victim(c);
+
+		dequeue(c, v);
+		c->evictions++;
+		cache_entry_get(v);	/* as in cache_insert(): ours until unlinked */
+		v->qnext = victims;
+		victims = v;
+		evicted++;
+	}
+	pthread_mutex_unlock(&c->qlock);
+	while (victims) {
+		struct cache_entry *v = victims;
+
+		victims = v->qnext;
+		v->qnext = NULL;
+		if (table_unlink(c, v))
+			release(v);
+		cache_entry_put(v);
+	}
+	return evicted;
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *st)

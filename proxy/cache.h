@@ -113,6 +113,11 @@ typedef bool cache_match_fn(const char *key, size_t key_len, void *arg);
  * Returns how many were removed. */
 size_t cache_remove_matching(struct cache *c, cache_match_fn *match, void *arg);
 
+/* Sets the store's capacity (a reload) and, when it shrank below what is stored, evicts by
+ * the store's policy until the rest fits. Entries still referenced elsewhere live on until
+ * their readers are done. Returns how many entries were evicted. */
+size_t cache_set_capacity(struct cache *c, size_t capacity);
+
 void cache_get_stats(struct cache *c, struct cache_stats *st);
 
 #endif

@@ -90,6 +90,8 @@ struct upstream {
 	char *health_path;
 	struct probe *probes;		/* one per backend */
 	uint64_t next_probe_ms;
+	struct balancer **retired;	/* pools a reload replaced, freed once unused */
+	size_t nretired;
 	CURLM *multi;
 	pthread_t thread;
 
@@ -236,6 +238,8 @@ static void note_traffic(struct upstream *u, struct backend *be, bool ok, const 
 {
 	struct balancer_change c;
 
+	if (be && !balancer_owns(u->cfg.balancer, be))
+		return;		/* a backend a reload removed: its pool is on the way out */
 	if (be && u->cfg.health_interval_ms && balancer_traffic_result(u->cfg.balancer, be, ok, upstream_now_ms(), &c)) {
 		if (why)
 			c.why = why;
@@ -972,6 +976,71 @@ int upstream_call(struct upstream *u, void (*fn)(struct upstream *u, void *arg),
 	return 0;
 }
 
+/* Says whether a running fetch points at a backend of <b> (now or in its list of tries). */
+static bool pool_in_use(const struct upstream *u, const struct balancer *b)
+{
+	for (const struct fetch *f = u->running; f; f = f->next) {
+		if (f->be && balancer_owns(b, f->be))
+			return true;
+		for (size_t i = 0; i < f->ntried; i++)
+			if (balancer_owns(b, f->tried[i]))
+				return true;
+	}
+	return false;
+}
+
+/* Frees the pools a reload replaced that no running fetch uses any more. */
+static void retired_collect(struct upstream *u)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < u->nretired; i++) {
+		if (pool_in_use(u, u->retired[i]))
+			u->retired[kept++] = u->retired[i];
+		else
+			balancer_free(u->retired[i]);
+	}
+	u->nretired = kept;
+}
+
+int upstream_reconfigure(struct upstream *u, const struct upstream_config *cfg)
+{
+	size_t n = balancer_count(cfg->balancer);
+	char *path = strdup(cfg->health_path ? cfg->health_path : "/health");
+	struct probe *probes = calloc(n, sizeof(*probes));
+	struct balancer **retired = realloc(u->retired, (u->nretired + 1) * sizeof(*retired));
+
+	if (retired)
+		u->retired = retired;
+	if (path == NULL || probes == NULL || retired == NULL) {
+		free(path);
+		free(probes);
+		return -ENOMEM;
+	}
+	probes_free(u);		/* counts the old pool's backends */
+	balancer_inherit(cfg->balancer, u->cfg.balancer);
+	u->retired[u->nretired++] = u->cfg.balancer;
+	u->cfg.balancer = cfg->balancer;
+	u->cfg.health_interval_ms = cfg->health_interval_ms;
+	u->cfg.health_timeout_ms = cfg->health_timeout_ms;
+	u->cfg.retries = cfg->retries;
+	u->cfg.connect_timeout_ms = cfg->connect_timeout_ms;
+	u->cfg.timeout_ms = cfg->timeout_ms;
+	u->cfg.coalesce_timeout_ms = cfg->coalesce_timeout_ms;
+	u->cfg.policy = cfg->policy;
+	free(u->health_path);
+	u->health_path = path;
+	u->cfg.health_path = path;
+	for (size_t i = 0; i < n; i++) {
+		probes[i].kind = TRANSFER_PROBE;
+		probes[i].be = balancer_backend(cfg->balancer, i);
+	}
+	u->probes = probes;
+	u->next_probe_ms = 0;	/* check the new pool at once */
+	retired_collect(u);
+	return 0;
+}
+
 struct balancer *upstream_balancer(struct upstream *u)
 {
 	return u->cfg.balancer;
@@ -1037,6 +1106,8 @@ static void *upstream_main(void *arg)
 				fetch_done(u, (struct fetch *)kind, msg->data.result);
 		}
 		now = upstream_now_ms();
+		if (u->nretired && (u->running == NULL || now >= u->next_scan_ms))
+			retired_collect(u);
 		if (u->running && now >= u->next_scan_ms) {
 			scan_timers(u, now);
 			u->next_scan_ms = now + SCAN_MS;
@@ -1118,6 +1189,9 @@ void upstream_free(struct upstream *u)
 		object_put(n->obj);
 		free(n);
 	}
+	while (u->nretired)
+		balancer_free(u->retired[--u->nretired]);
+	free(u->retired);
 	curl_multi_cleanup(u->multi);
 	pthread_cond_destroy(&u->call_done);
 	pthread_mutex_destroy(&u->lock);

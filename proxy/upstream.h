@@ -79,6 +79,14 @@ void upstream_free(struct upstream *u);
  * thread. Returns 0, or -ESHUTDOWN (fn not run) once the thread is stopping. */
 int upstream_call(struct upstream *u, void (*fn)(struct upstream *u, void *arg), void *arg);
 
+/* A reload, on the upstream thread only (call it from a function given to upstream_call()):
+ * takes <cfg>'s pool, health settings, retries and timeouts (its via and hooks are ignored).
+ * Backends that keep their name keep their health and counters (balancer_inherit()); the
+ * health checks start again on the new pool at once. Fetches running on the old pool finish
+ * there: the upstream keeps it until none uses it and then frees it (upstream_free() frees
+ * what is left); the caller must not free it. Returns 0, or -ENOMEM with nothing changed. */
+int upstream_reconfigure(struct upstream *u, const struct upstream_config *cfg);
+
 /* The pool of backends; only the upstream thread (and functions given to upstream_call())
  * may use it. */
 struct balancer *upstream_balancer(struct upstream *u);

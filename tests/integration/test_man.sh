@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_man.sh - man/mtps-origin.8, man/mtps-proxy.8 and man/mtps-bench.1 each document exactly
-# the options their program's --help lists (both ways, short names included), and groff formats them
-# without a warning.
+# the options their program's --help lists (both ways, short names included), man/mtps.conf.5
+# every key of the proxy's configuration file, and groff formats them without a warning.
 # Needs MTPS_ORIGIN, MTPS_PROXY, MTPS_BENCH and MTPS_SRCDIR (see lib.sh).
 set -u
 
@@ -94,5 +94,48 @@ if [ -n "${MTPS_BENCH:-}" ]; then
 else
 	fail "set MTPS_BENCH to the built mtps-bench"
 fi
+
+# check_conf - man/mtps.conf.5 describes exactly the keys of the proxy's configuration file
+# (those `mtps-proxy -T` prints: every option that is not command-line only), in its KEYS
+# section, and formats without a warning; the installed sample dist/mtps.conf shows every
+# key, commented out.
+check_conf() {
+	local page=$MTPS_SRCDIR/man/mtps.conf.5 sample=$MTPS_SRCDIR/dist/mtps.conf
+	local keys man_keys sample_keys missing unknown warnings
+
+	[ -f "$page" ] || fail "mtps.conf: no man page at $page"
+	run timeout 10 "$MTPS_PROXY" -T --backend 127.0.0.1:1
+	expect_status 0 "mtps-proxy -T"
+	keys=$(printf '%s\n' "$RUN_STDOUT" | sed -nE 's/^(# )?([a-z][a-z0-9-]*) .*/\2/p' | sort -u)
+	[ -n "$keys" ] || fail "mtps.conf: found no keys in mtps-proxy -T: $RUN_STDOUT"
+
+	man_keys=$(sed -n '/^\.SH KEYS/,/^\.SH /p' "$page" | sed 's/\\-/-/g' |
+		awk 'tag { print; tag = 0 } /^\.TP/ { tag = 1 }' |
+		sed -nE 's/^\.[A-Z]+ +([a-z][a-z0-9-]*).*/\1/p' | sort -u)
+	missing=$(comm -23 <(printf '%s\n' "$keys") <(printf '%s\n' "$man_keys") | tr '\n' ' ')
+	[ -z "$missing" ] || fail "mtps.conf: keys without an entry in mtps.conf.5's KEYS: $missing"
+	unknown=$(comm -13 <(printf '%s\n' "$keys") <(printf '%s\n' "$man_keys") | tr '\n' ' ')
+	[ -z "$unknown" ] || fail "mtps.conf: entries in mtps.conf.5's KEYS that are no key: $unknown"
+	pass "mtps.conf: mtps.conf.5 describes every key of the file ($(printf '%s\n' "$keys" | wc -l) keys)"
+
+	sample_keys=$(sed -nE 's/^# ([a-z][a-z0-9-]*) [^ ].*/\1/p' "$sample" | sort -u)
+	missing=$(comm -23 <(printf '%s\n' "$keys") <(printf '%s\n' "$sample_keys") | tr '\n' ' ')
+	[ -z "$missing" ] || fail "mtps.conf: keys the sample dist/mtps.conf does not show: $missing"
+	run timeout 10 "$MTPS_PROXY" -t -c "$sample" --backend 127.0.0.1:1
+	expect_status 0 "mtps-proxy -t -c dist/mtps.conf"
+	# every key's line uncommented (but those naming users, files and origins)
+	run timeout 10 "$MTPS_PROXY" -t -c <(grep -E "^# ($(printf '%s\n' "$keys" | paste -sd'|')) " \
+		"$sample" | sed 's/^# //' | grep -vE '^(backend|user|group|pid-file|error-log) ') \
+		--backend 127.0.0.1:1
+	expect_status 0 "mtps-proxy -t on dist/mtps.conf with its defaults uncommented"
+	pass "mtps.conf: the sample shows every key, commented out, and its values parse"
+
+	if command -v groff >/dev/null 2>&1; then
+		warnings=$(groff -man -ww -Tutf8 "$page" 2>&1 >/dev/null)
+		[ -z "$warnings" ] || fail "mtps.conf: groff -man -ww warns about $page: $warnings"
+		pass "mtps.conf: groff -man -ww -Tutf8 prints no warnings"
+	fi
+}
+check_conf
 
 exit 0

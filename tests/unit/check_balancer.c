@@ -664,6 +664,47 @@ static const struct {
 	{ passive_script, ARRAY_LEN(passive_script) },
 };
 
+/* A reload: the new pool's backends that keep their name keep their state; a new one
+ * starts up; the old pool's backends are not the new pool's. */
+START_TEST(test_inherit)
+{
+	static const unsigned w3[] = { 1, 1, 1 };
+	struct balancer *old = pool(BALANCE_ROUND_ROBIN, w3, 3, 0, 1);
+	const char *names[] = { "127.0.0.1:3002", "127.0.0.1:3003", "127.0.0.1:4000" };
+	struct balancer_config cfg = { .policy = BALANCE_LEAST_CONN, .rise = 1, .fall = 5 };
+	struct balancer *b = balancer_new(&cfg, names, w3, 3);
+	struct backend *be;
+
+	ck_assert_ptr_nonnull(b);
+	take_down(old, 1, ACTIVE, T0);			/* 3002: down */
+	atomic_store(&balancer_backend(old, 2)->requests, 42);	/* 3003: up, busy before */
+	atomic_store(&balancer_backend(old, 2)->failures, 7);
+	ck_assert_uint_eq(balancer_inherit(b, old), 2);
+	be = balancer_backend(b, 0);
+	ck_assert(!atomic_load(&be->up));
+	ck_assert_int_lt(be->health, 1);		/* below the new rise: still down */
+	be = balancer_backend(b, 1);
+	ck_assert(atomic_load(&be->up));
+	ck_assert_int_ge(be->health, 1);
+	ck_assert_int_le(be->health, 5);		/* within the new rise + fall - 1 */
+	ck_assert_uint_eq(atomic_load(&be->requests), 42);
+	ck_assert_uint_eq(atomic_load(&be->failures), 7);
+	be = balancer_backend(b, 2);
+	ck_assert(atomic_load(&be->up));
+	ck_assert_uint_eq(atomic_load(&be->requests), 0);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert(balancer_owns(b, balancer_backend(b, i)));
+		ck_assert(!balancer_owns(b, balancer_backend(old, i)));
+		ck_assert(balancer_owns(old, balancer_backend(old, i)));
+	}
+	/* one pick after the reload goes to a backend that is up: not 3002 */
+	for (unsigned i = 0; i < 10; i++)
+		ck_assert_int_ne(pick(b, i, T0, NULL, 0), 0);
+	balancer_free(old);
+	balancer_free(b);
+}
+END_TEST
+
 START_TEST(test_health)
 {
 	static const unsigned w[2] = { 1, 1 };
@@ -806,6 +847,7 @@ static Suite *balancer_suite(void)
 	tcase_add_loop_test(policy, test_skip, 0, ARRAY_LEN(skips));
 
 	tcase_add_loop_test(health, test_health, 0, ARRAY_LEN(scripts));
+	tcase_add_test(health, test_inherit);
 	tcase_add_loop_test(health, test_slow_start_weight, 0, ARRAY_LEN(ramps));
 	tcase_add_loop_test(health, test_slow_start_round_robin, 0, ARRAY_LEN(rr_ramps));
 

@@ -390,6 +390,48 @@ START_TEST(test_ref_outlives_eviction)
 }
 END_TEST
 
+/* A reload shrinks the store: the policy's victims leave until the rest fits, a reader's
+ * reference keeps an evicted entry whole, and later inserts obey the new bound. Growing
+ * evicts nothing. The steps evict only unvisited entries, so both policies agree. */
+START_TEST(test_set_capacity)
+{
+	struct cache *c = cache_new(1000, policies[_i]);
+	struct cache_entry *held;
+	struct cache_stats st;
+	char log[4096];
+
+	put_new(c, "a", 100);
+	put_new(c, "b", 100);
+	put_new(c, "c", 100);
+	put_new(c, "d", 100);
+	put_new(c, "e", 100);
+	held = cache_lookup(c, "a", 1);		/* a reader; LRU now has "a" as the newest */
+	ck_assert_ptr_nonnull(held);
+	ck_assert_uint_eq(cache_set_capacity(c, 2000), 0);	/* growing evicts nothing */
+	assert_stats(c, 500, 5, "after growing");
+	ck_assert_uint_eq(cache_set_capacity(c, 250), 3);
+	assert_stats(c, 200, 2, "after shrinking to 250");
+	cache_get_stats(c, &st);
+	ck_assert_uint_eq(st.capacity, 250);
+	ck_assert_uint_eq(st.evictions, 3);
+	snprintf(log, sizeof(log), "%s", unlinked_log);
+	sort_words(log);
+	/* LRU: b, c, d are the least recent; SIEVE: the hand passes "a" (visited) */
+	ck_assert_str_eq(log, "b c d");
+	ck_assert(hit(c, "e"));
+	ck_assert(hit(c, "a"));
+	ck_assert_str_eq(((struct item *)held)->name, "a");
+	cache_entry_put(held);
+	ck_assert_int_eq(put_new(c, "big", 251), -E2BIG);	/* the new bound holds */
+	ck_assert_int_eq(put_new(c, "f", 150), 0);
+	cache_get_stats(c, &st);
+	ck_assert_uint_le(st.bytes, 250);
+	ck_assert_uint_eq(cache_set_capacity(c, 0), st.objects);	/* zero: all leave */
+	assert_stats(c, 0, 0, "after shrinking to 0");
+	cache_free(c);
+}
+END_TEST
+
 static bool starts_with_arg(const char *key, size_t len, void *arg)
 {
 	size_t n = strlen(arg);
@@ -881,6 +923,7 @@ static Suite *cache_suite(void)
 	tcase_add_loop_test(tc, test_ref_outlives_eviction, 0, np);
 	tcase_add_loop_test(tc, test_free_with_readers, 0, np);
 	tcase_add_loop_test(tc, test_remove_matching, 0, np);
+	tcase_add_loop_test(tc, test_set_capacity, 0, np);
 	tcase_add_loop_test(ev, test_order, 0, np);
 	tcase_add_loop_test(ev, test_order_all_visited, 0, np);
 	tcase_add_loop_test(ev, test_order_model, 0, np);

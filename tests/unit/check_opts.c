@@ -288,6 +288,84 @@ START_TEST(test_file_errors)
 }
 END_TEST
 
+/* A program's own check: a backend needs a ':' */
+static int demo_check(const struct opt_def *o, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(o->name, "backend") == 0 && strchr(value, ':') == NULL) {
+		snprintf(err, errlen, "want HOST:PORT");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *text;
+	int ret;
+	const char *message;	/* after "PATH:", or NULL */
+} checked_files[] = {
+	{ "backend a:1\nbackend b:2\n", 0, NULL },
+	{ "port 1\n# c\n\nbackend a:1\nbackend nocolon\n", -EINVAL,
+	  "5: bad value 'nocolon' for backend: want HOST:PORT" },
+	/* the table's own errors come first and read as before */
+	{ "backend a:1\nport x\n", -EINVAL, "2: bad value 'x' for port" },
+};
+
+START_TEST(test_file_checked)
+{
+	const char *path = write_conf(checked_files[_i].text);
+	char want[160], err[256] = "";
+	struct demo d;
+	int r;
+
+	demo_defaults(&d);
+	r = opts_parse_file_checked(demo_opts, &d, path, demo_check, err, sizeof(err));
+	unlink(path);
+	ck_assert_int_eq(r, checked_files[_i].ret);
+	if (checked_files[_i].message) {
+		snprintf(want, sizeof(want), "%s:%s", path, checked_files[_i].message);
+		ck_assert_msg(strstr(err, want), "error \"%s\" lacks \"%s\"", err, want);
+	}
+	opts_free(demo_opts, &d);
+}
+END_TEST
+
+/* A reload compares the running settings with the new ones, option by option, and keeps
+ * the running value of one it cannot change. */
+START_TEST(test_equal_swap)
+{
+	const char *const a_args[] = { "x", "--port", "1", "--name", "a", "-B", "h:1", "-v",
+				       NULL };
+	const char *const b_args[] = { "x", "--port", "2", "--name", "a", "-B", "h:1", "-B",
+				       "h:2", NULL };
+	struct demo a, b;
+	char err[256];
+
+	demo_defaults(&a);
+	demo_defaults(&b);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &a, 8, (char **)a_args, err, sizeof(err)), 0);
+	ck_assert_int_eq(opts_parse_args(demo_opts, &b, 9, (char **)b_args, err, sizeof(err)), 0);
+	for (const struct opt_def *o = demo_opts; o->name; o++) {
+		bool same = strcmp(o->name, "port") != 0 && strcmp(o->name, "backend") != 0 &&
+			    strcmp(o->name, "verbose") != 0;
+
+		ck_assert_msg(opts_equal(o, &a, &b) == same, "opts_equal(%s) is %d", o->name,
+			      !same);
+		ck_assert(opts_equal(o, &a, &a));
+	}
+	opts_swap(&demo_opts[0], &a, &b);	/* port */
+	ck_assert_int_eq(a.port, 2);
+	ck_assert_int_eq(b.port, 1);
+	opts_swap(&demo_opts[7], &a, &b);	/* backend: the lists change owners */
+	ck_assert_uint_eq(a.backends.n, 2);
+	ck_assert_uint_eq(b.backends.n, 1);
+	ck_assert_str_eq(a.backends.v[1], "h:2");
+	opts_swap(&demo_opts[1], &a, &b);	/* name: same text, other owner */
+	ck_assert_str_eq(a.name, "a");
+	opts_free(demo_opts, &a);
+	opts_free(demo_opts, &b);
+}
+END_TEST
+
 START_TEST(test_file_missing)
 {
 	struct demo d;
@@ -570,6 +648,8 @@ static Suite *opts_suite(void)
 	tcase_add_test(tc, test_file_good);
 	tcase_add_loop_test(tc, test_file_errors, 0, ARRAY_LEN(bad_files));
 	tcase_add_test(tc, test_file_missing);
+	tcase_add_test(tc, test_equal_swap);
+	tcase_add_loop_test(tc, test_file_checked, 0, ARRAY_LEN(checked_files));
 	tcase_add_test(tc, test_print_roundtrip);
 	tcase_add_test(tc, test_usage_lists_every_option);
 	tcase_add_loop_test(tc, test_list_sources, 0, ARRAY_LEN(list_sources));
