@@ -412,7 +412,7 @@ START_TEST(test_remove_matching)
 	}
 	held = cache_lookup(c, "gone/0", 6);
 	ck_assert_ptr_nonnull(held);
-	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, "gone/"), 100);
+	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, (char *)"gone/"), 100);
 	cache_get_stats(c, &st);
 	ck_assert_uint_eq(st.objects, 200);
 	ck_assert_uint_eq(st.bytes, 2000);
@@ -423,7 +423,7 @@ START_TEST(test_remove_matching)
 	ck_assert_str_eq(held->key, "gone/0");
 	cache_entry_put(held);
 	ck_assert_int_eq(atomic_load(&destroyed[0]), 1);
-	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, "gone/"), 0);
+	ck_assert_uint_eq(cache_remove_matching(c, starts_with_arg, (char *)"gone/"), 0);
 	/* the store still evicts in order after holes were cut in its queue */
 	for (int i = 0; i < 200000 / 1000; i++) {
 		snprintf(key, sizeof(key), "new/%d", i);
