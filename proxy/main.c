@@ -26,11 +26,13 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "admin.h"
 #include "balancer.h"
 #include "cache.h"
 #include "frontend.h"
 #include "inflight.h"
 #include "log.h"
+#include "metrics.h"
 #include "opts.h"
 #include "server.h"
 #include "upstream.h"
@@ -68,6 +70,8 @@ struct settings {
 	char *via_name;
 	uint64_t drain_timeout_ms;
 	char *log_level;
+	char *admin;
+	char *admin_token;
 	int ready_fd;
 	char *config;
 	bool print_config;
@@ -140,8 +144,12 @@ static const struct opt_def options[] = {
 	  "on SIGTERM, longest wait for requests in flight", NULL },
 	{ "log-level", 0, OPT_STRING, 0, S(log_level), "LEVEL", "info", 0, 0,
 	  "error, warn, info or debug", log_level_names },
+	{ "admin", 0, OPT_STRING, 0, S(admin), "ADDR:PORT", "127.0.0.1:9080", 0, 0,
+	  "the admin listener (metrics, stats, dashboard, purge); off: none", NULL },
+	{ "admin-token", 0, OPT_STRING, 0, S(admin_token), "TOKEN", NULL, 0, 0,
+	  "admin requests but the dashboard page need Authorization: Bearer TOKEN", NULL },
 	{ "ready-fd", 0, OPT_INT, OPT_CLI_ONLY, S(ready_fd), "FD", "-1", -1, 65535,
-	  "once listening, write the port and a newline to FD and close it", NULL },
+	  "once listening, write the port (and the admin port) and a newline to FD", NULL },
 	{ "config", 'c', OPT_STRING, OPT_CLI_ONLY, S(config), "FILE", NULL, 0, 0,
 	  "read settings from FILE first; the command line wins", NULL },
 	{ "print-config", 'T', OPT_FLAG, OPT_CLI_ONLY, S(print_config), NULL, NULL, 0, 0,
@@ -264,6 +272,26 @@ static int load_settings(struct settings *s, int argc, char **argv)
 			goto fail;
 		}
 	}
+	if (strcmp(s->admin, "off") != 0) {
+		if (parse_listen(s->admin, &ss, &len)) {
+			snprintf(err, sizeof(err),
+				 "bad value '%s' for admin: want ADDR:PORT, e.g. 127.0.0.1:9080, or off",
+				 s->admin);
+			goto fail;
+		}
+		if (strcmp(s->admin, s->listen) == 0 &&
+		    strcmp(strrchr(s->admin, ':'), ":0") != 0) {
+			snprintf(err, sizeof(err), "admin and listen are both %s: the admin listener "
+				 "needs an address of its own", s->admin);
+			goto fail;
+		}
+		if (!admin_address_is_loopback(s->admin) &&
+		    (s->admin_token == NULL || s->admin_token[0] == '\0')) {
+			snprintf(err, sizeof(err), "admin listener on %s, which is not loopback, "
+				 "without an admin-token: give --admin-token TOKEN", s->admin);
+			goto fail;
+		}
+	}
 	if (s->health_path[0] != '/') {
 		snprintf(err, sizeof(err), "bad value '%s' for health-path: it must start with /",
 			 s->health_path);
@@ -294,6 +322,9 @@ int main(int argc, char **argv)
 	struct frontend fe;
 	struct upstream_config ucfg;
 	struct balancer *backends = NULL;
+	struct metrics *metrics = NULL;
+	struct admin *admin = NULL;
+	int admin_fd = -1, admin_port = -1;
 	char via[128];
 	sigset_t sigs;
 	int listen_fd = -1, sigfd = -1, port = 0, status, sig;
@@ -361,6 +392,21 @@ int main(int argc, char **argv)
 	listen_fd = listen_on(s.listen, &port);
 	if (listen_fd < 0)
 		goto out;
+	if (strcmp(s.admin, "off") != 0) {
+		const char *names[BALANCER_MAX_BACKENDS];
+
+		for (size_t i = 0; i < balancer_count(backends); i++)
+			names[i] = balancer_backend(backends, i)->name;
+		metrics = metrics_new(names, balancer_count(backends));
+		if (metrics == NULL) {
+			log_error("cannot start: %s", strerror(ENOMEM));
+			goto out;
+		}
+		frontend_observe(&fe, metrics_observe, metrics);
+		admin_fd = listen_on(s.admin, &admin_port);
+		if (admin_fd < 0)
+			goto out;
+	}
 	ucfg = (struct upstream_config){
 		.balancer = backends,
 		.via = via,
@@ -399,6 +445,7 @@ int main(int argc, char **argv)
 		MHD_OPTION_URI_LOG_CALLBACK, frontend_uri_log, &fe,
 		MHD_OPTION_NOTIFY_COMPLETED, frontend_completed, &fe,
 		MHD_OPTION_UNESCAPE_CALLBACK, frontend_unescape, NULL,
+		metrics ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, metrics_connection, metrics,
 		MHD_OPTION_END);
 	if (daemon == NULL) {
 		log_error("cannot start the HTTP server on %s", s.listen);
@@ -409,7 +456,20 @@ int main(int argc, char **argv)
 		 " bytes, objects up to %zu bytes, %s eviction",
 		 s.listen, port, threads, s.backends.n, s.balance, s.cache_size, max_object,
 		 s.eviction);
-	server_report_ready(s.ready_fd, port);
+	if (metrics) {
+		admin = admin_start(&(struct admin_config){
+			.listen_fd = admin_fd,
+			.token = s.admin_token,
+			.fe = &fe,
+			.metrics = metrics,
+		});
+		if (admin == NULL)
+			goto out;
+		admin_fd = -1;
+		log_info("admin listener on %s (port %d)%s", s.admin, admin_port,
+			 s.admin_token && s.admin_token[0] ? ", token required" : "");
+	}
+	server_report_ready_admin(s.ready_fd, port, admin_port);
 
 	do
 		sig = server_read_signal(sigfd, HUP_MESSAGE);
@@ -427,6 +487,9 @@ int main(int argc, char **argv)
 	server_drain(&fe.in_flight, fe.idle_fd, sigfd, s.drain_timeout_ms, HUP_MESSAGE);
 	status = 0;
 out:
+	admin_stop(admin);	/* first: it calls into the upstream thread */
+	if (admin_fd >= 0)
+		close(admin_fd);
 	/* Order matters: stopping the upstream thread fails what still runs and resumes every
 	 * waiting connection, which MHD must see before it stops. */
 	upstream_stop(fe.upstream);
@@ -437,6 +500,7 @@ out:
 	if (listen_fd >= 0)
 		close(listen_fd);
 	inflight_free(fe.inflight);
+	metrics_free(metrics);
 	cache_free(fe.cache);
 	if (fe.idle_fd >= 0)
 		close(fe.idle_fd);
