@@ -578,7 +578,7 @@ static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, const
 	bool bad = false;
 
 	if (get && strcmp(url, "/metrics") != 0 && strcmp(url, "/stats") != 0 &&
-	    strcmp(url, "/backends") != 0)
+	    strcmp(url, "/backends") != 0 && strncmp(url, "/backends/", 10) != 0)
 		return serve_file(conn, url);	/* the dashboard: no token, nothing secret */
 	if (!authorized(a, conn))
 		return respond_error(conn, MHD_HTTP_UNAUTHORIZED,
