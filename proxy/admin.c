@@ -415,7 +415,7 @@ static char *body_value(const char *body, const char *key, bool *bad)
 			for (size_t i = 0; i < n; i++) {
 				if (v[i] == '+') {
 					s[k++] = ' ';
-				} else if (v[i] == '%' && i + 2 < n + 1 && hexval(v[i + 1]) >= 0 &&
+				} else if (v[i] == '%' && i + 2 < n && hexval(v[i + 1]) >= 0 &&
 					   hexval(v[i + 2]) >= 0) {
 					s[k++] = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
 					i += 2;
@@ -584,7 +584,7 @@ static enum MHD_Result route(struct admin *a, struct MHD_Connection *conn, const
 		return respond_error(conn, MHD_HTTP_UNAUTHORIZED,
 				     "this needs Authorization: Bearer with the --admin-token");
 	if (rq->too_big)
-		return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		return respond_error(conn, 413,	/* MHD renamed the constant in 0.9.74 */
 				     "the request body is larger than %d bytes", ADMIN_MAX_BODY);
 	if (get && strcmp(url, "/metrics") == 0)
 		return serve_metrics(a, conn);

@@ -630,6 +630,19 @@ START_TEST(test_purge)
 	post(&p, "/ban", "{\"prefix\": \"/a\", \"regex\": \"b\"}", 400);
 	post(&p, "/ban", "not json {", 400);
 	post(&p, "/purge", "{\"url\": \"ftp://x/\"}", 400);
+	{
+		/* a body over ADMIN_MAX_BODY (64 KiB) */
+		size_t big = 70000;
+		char *huge = malloc(big + 1);
+
+		ck_assert_ptr_nonnull(huge);
+		memset(huge, ' ', big);
+		huge[big] = '\0';
+		huge[0] = '{';
+		huge[big - 1] = '}';
+		post(&p, "/ban", huge, 413);
+		free(huge);
+	}
 	ck_assert_int_eq(http_get(admin_url(&p, "/nothing"), &r), 0);
 	expect_error(&r, 404, "no such page");
 	http_reply_free(&r);
