@@ -45,9 +45,9 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void origins_start(void)
+static void origins_start_with(const char *latency_ms)
 {
-	const char *args[] = { "--threads", "2", NULL };
+	const char *args[] = { "--threads", "2", "--latency-ms", latency_ms, NULL };
 
 	for (int i = 0; i < ORIGINS; i++) {
 		ck_assert_int_eq(proc_start(&origins[i], getenv("MTPS_ORIGIN"), args, NULL,
@@ -55,6 +55,11 @@ static void origins_start(void)
 		snprintf(backend_name[i], sizeof(backend_name[i]), "127.0.0.1:%d", origins[i].port);
 		snprintf(served_by[i], sizeof(served_by[i]), "origin-%d", origins[i].port);
 	}
+}
+
+static void origins_start(void)
+{
+	origins_start_with("0");
 }
 
 static void origins_stop(void)
@@ -808,6 +813,62 @@ START_TEST(test_backends)
 }
 END_TEST
 
+/* Drain with a fetch in flight: the answer counts it, the fetch finishes with a 200, and
+ * the state turns from draining to drained. The origins take 1.5 s per request, so the
+ * fetch is still running when the drain arrives (the test waits until /stats shows it). */
+START_TEST(test_drain_in_flight)
+{
+	struct proc p;
+	struct http_batch *b;
+	struct json_object *o;
+	const struct http_reply *r;
+	uint64_t deadline;
+	int busy = -1;
+
+	static const char *const no_checks[] = { "--health-interval", "0", NULL };
+
+	origins_start_with("1500");
+	proxy_start(&p, no_checks);	/* the origins' /health is slow too */
+	b = http_batch_new();
+	ck_assert_ptr_nonnull(b);
+	http_batch_add(b, "GET", proc_url(&p, "/api/users/1?slow"), NULL, NULL);
+	deadline = now_ms() + TIMEOUT_MS;
+	while (busy < 0) {
+		http_batch_run(b, 10);
+		o = stats(&p);
+		for (int i = 0; i < ORIGINS; i++)
+			if (expect_jint(jbackend(o, backend_name[i]), "in_flight") == 1)
+				busy = i;
+		json_object_put(o);
+		ck_assert_msg(now_ms() < deadline, "the fetch never showed in flight");
+	}
+	o = backend_action(&p, busy, "drain", false);
+	ck_assert_str_eq(expect_jstr(o, "state"), "draining");
+	ck_assert_int_eq(expect_jint(o, "in_flight"), 1);
+	json_object_put(o);
+	ck_assert_int_eq(http_batch_run(b, TIMEOUT_MS), 0);
+	r = http_batch_reply(b, 0);
+	ck_assert_int_eq(r->status, 200);
+	http_batch_free(b);
+	for (;;) {
+		const char *state;
+
+		o = stats(&p);
+		state = expect_jstr(jbackend(o, backend_name[busy]), "state");
+		if (strcmp(state, "drained") == 0) {
+			json_object_put(o);
+			break;
+		}
+		ck_assert_str_eq(state, "draining");
+		json_object_put(o);
+		ck_assert_msg(now_ms() < deadline, "still draining");
+		usleep(10000);
+	}
+	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
+	origins_stop();
+}
+END_TEST
+
 /* Start-up: --admin off reports one port; a bad address or a public one without a token
  * is a configuration error (exit 2); a port in use is a start-up error (exit 1). */
 START_TEST(test_startup)
@@ -852,6 +913,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_purge);
 	tcase_add_test(tc, test_token);
 	tcase_add_test(tc, test_backends);
+	tcase_add_test(tc, test_drain_in_flight);
 	tcase_add_test(tc, test_startup);
 	suite_add_tcase(s, tc);
 	return s;
