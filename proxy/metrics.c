@@ -134,6 +134,60 @@ static uint64_t cache_outcome(const struct metrics *m, enum exchange_cache c)
 	return n;
 }
 
+/* ---- the unlabelled metrics: one table for /metrics and /stats ---------------------------- */
+
+/* X(name, type, JSON section, JSON key, value, help): mtps_<name> in /metrics, section.key
+ * in /stats; <value> is an expression over m (struct metrics) and v (struct metrics_view). */
+#define METRICS_SCALARS(X)                                                                     \
+	X(requests_in_flight, gauge, "requests", "in_flight", v->in_flight,                    \
+	  "Client requests begun and not completed.")                                           \
+	X(responses_incomplete_total, counter, "requests", "incomplete", ld(&m->incomplete),   \
+	  "Responses cut before their end (client left, backend failed mid-body).")             \
+	X(requests_coalesced_total, counter, "requests", "coalesced", ld(&m->coalesced),       \
+	  "Requests that shared a fetch another request started.")                              \
+	X(received_bytes_total, counter, "bytes", "received", ld(&m->bytes_in),                \
+	  "Request body bytes received from clients.")                                          \
+	X(sent_bytes_total, counter, "bytes", "sent", ld(&m->bytes_out),                       \
+	  "Response body bytes sent to clients.")                                               \
+	X(connections, gauge, "connections", "open",                                           \
+	  atomic_load_explicit(&m->connections, memory_order_relaxed),                          \
+	  "Client connections open now.")                                                       \
+	X(connections_total, counter, "connections", "total", ld(&m->connections_total),       \
+	  "Client connections accepted.")                                                       \
+	X(cache_capacity_bytes, gauge, "cache", "capacity", v->cache.capacity,                 \
+	  "The cache's size limit.")                                                            \
+	X(cache_bytes, gauge, "cache", "bytes", v->cache.bytes,                                \
+	  "Bytes charged by stored responses.")                                                 \
+	X(cache_objects, gauge, "cache", "objects", v->cache.objects, "Stored responses.")     \
+	X(cache_inserts_total, counter, "cache", "inserts", v->cache.inserts,                  \
+	  "Responses stored.")                                                                  \
+	X(cache_evictions_total, counter, "cache", "evictions", v->cache.evictions,            \
+	  "Stored responses evicted for room.")                                                 \
+	X(cache_lookups_total, counter, "cache", "lookups", v->cache.lookups,                  \
+	  "Lookups in the store.")                                                              \
+	X(cache_lookup_hits_total, counter, "cache", "lookup_hits", v->cache.hits,             \
+	  "Lookups that found an entry.")
+
+#define GETTER(name, type, section, key, value, help)                                          \
+	static long long get_##name(const struct metrics *m, const struct metrics_view *v)     \
+	{                                                                                      \
+		(void)m;                                                                       \
+		(void)v;                                                                       \
+		return (long long)(value);                                                     \
+	}
+METRICS_SCALARS(GETTER)
+#undef GETTER
+
+static const struct scalar {
+	const char *name, *type, *section, *key, *help;
+	long long (*get)(const struct metrics *m, const struct metrics_view *v);
+} scalars[] = {
+#define ROW(name, type, section, key, value, help)                                             \
+	{ "mtps_" #name, #type, section, key, help, get_##name },
+	METRICS_SCALARS(ROW)
+#undef ROW
+};
+
 /* ---- Prometheus text format 0.0.4 ---------------------------------------------------------- */
 
 static void head(FILE *out, const char *name, const char *type, const char *help)
@@ -249,38 +303,10 @@ void metrics_prometheus(const struct metrics *m, const struct metrics_view *v, F
 		head(out, outcomes[k].name, "counter", outcomes[k].help);
 		sample_u64(out, outcomes[k].name, NULL, NULL, cache_outcome(m, outcomes[k].c));
 	}
-	head(out, "mtps_requests_in_flight", "gauge", "Client requests begun and not completed.");
-	fprintf(out, "mtps_requests_in_flight %ld\n", v->in_flight);
-	head(out, "mtps_responses_incomplete_total", "counter",
-	     "Responses cut before their end (client left, backend failed mid-body).");
-	sample_u64(out, "mtps_responses_incomplete_total", NULL, NULL, ld(&m->incomplete));
-	head(out, "mtps_requests_coalesced_total", "counter",
-	     "Requests that shared a fetch another request started.");
-	sample_u64(out, "mtps_requests_coalesced_total", NULL, NULL, ld(&m->coalesced));
-	head(out, "mtps_received_bytes_total", "counter", "Request body bytes received from clients.");
-	sample_u64(out, "mtps_received_bytes_total", NULL, NULL, ld(&m->bytes_in));
-	head(out, "mtps_sent_bytes_total", "counter", "Response body bytes sent to clients.");
-	sample_u64(out, "mtps_sent_bytes_total", NULL, NULL, ld(&m->bytes_out));
-	head(out, "mtps_connections", "gauge", "Client connections open now.");
-	fprintf(out, "mtps_connections %ld\n",
-		atomic_load_explicit(&m->connections, memory_order_relaxed));
-	head(out, "mtps_connections_total", "counter", "Client connections accepted.");
-	sample_u64(out, "mtps_connections_total", NULL, NULL, ld(&m->connections_total));
-
-	head(out, "mtps_cache_capacity_bytes", "gauge", "The cache's size limit.");
-	sample_u64(out, "mtps_cache_capacity_bytes", NULL, NULL, v->cache.capacity);
-	head(out, "mtps_cache_bytes", "gauge", "Bytes charged by stored responses.");
-	sample_u64(out, "mtps_cache_bytes", NULL, NULL, v->cache.bytes);
-	head(out, "mtps_cache_objects", "gauge", "Stored responses.");
-	sample_u64(out, "mtps_cache_objects", NULL, NULL, v->cache.objects);
-	head(out, "mtps_cache_inserts_total", "counter", "Responses stored.");
-	sample_u64(out, "mtps_cache_inserts_total", NULL, NULL, v->cache.inserts);
-	head(out, "mtps_cache_evictions_total", "counter", "Stored responses evicted for room.");
-	sample_u64(out, "mtps_cache_evictions_total", NULL, NULL, v->cache.evictions);
-	head(out, "mtps_cache_lookups_total", "counter", "Lookups in the store.");
-	sample_u64(out, "mtps_cache_lookups_total", NULL, NULL, v->cache.lookups);
-	head(out, "mtps_cache_lookup_hits_total", "counter", "Lookups that found an entry.");
-	sample_u64(out, "mtps_cache_lookup_hits_total", NULL, NULL, v->cache.hits);
+	for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
+		head(out, scalars[k].name, scalars[k].type, scalars[k].help);
+		fprintf(out, "%s %lld\n", scalars[k].name, scalars[k].get(m, v));
+	}
 
 	head(out, "mtps_backend_up", "gauge", "1 when the backend's health checks pass.");
 	for (size_t i = 0; i < v->nbackends; i++)
@@ -397,32 +423,17 @@ struct json_object *metrics_json(const struct metrics *m, const struct metrics_v
 	for (int c = 0; c < EXCHANGE_CACHE_MAX; c++)
 		jset_u64(a, exchange_cache_names[c], cache_outcome(m, (enum exchange_cache)c));
 	json_object_object_add(o, "by_cache", a);
-	json_object_object_add(o, "in_flight", json_object_new_int64(v->in_flight));
-	jset_u64(o, "incomplete", ld(&m->incomplete));
-	jset_u64(o, "coalesced", ld(&m->coalesced));
 	json_object_object_add(root, "requests", o);
+	for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
+		struct json_object *section;
 
-	o = json_object_new_object();
-	jset_u64(o, "received", ld(&m->bytes_in));
-	jset_u64(o, "sent", ld(&m->bytes_out));
-	json_object_object_add(root, "bytes", o);
-
-	o = json_object_new_object();
-	json_object_object_add(o, "open",
-			       json_object_new_int64(atomic_load_explicit(
-				       &m->connections, memory_order_relaxed)));
-	jset_u64(o, "total", ld(&m->connections_total));
-	json_object_object_add(root, "connections", o);
-
-	o = json_object_new_object();
-	jset_u64(o, "capacity", v->cache.capacity);
-	jset_u64(o, "bytes", v->cache.bytes);
-	jset_u64(o, "objects", v->cache.objects);
-	jset_u64(o, "inserts", v->cache.inserts);
-	jset_u64(o, "evictions", v->cache.evictions);
-	jset_u64(o, "lookups", v->cache.lookups);
-	jset_u64(o, "lookup_hits", v->cache.hits);
-	json_object_object_add(root, "cache", o);
+		if (!json_object_object_get_ex(root, scalars[k].section, &section)) {
+			section = json_object_new_object();
+			json_object_object_add(root, scalars[k].section, section);
+		}
+		json_object_object_add(section, scalars[k].key,
+				       json_object_new_int64(scalars[k].get(m, v)));
+	}
 
 	o = json_object_new_object();
 	json_object_object_add(o, "client", jlatency(&m->client_us));
