@@ -135,14 +135,11 @@ static bool authorized(const struct admin *a, struct MHD_Connection *conn)
 
 /* ---- what other threads own ------------------------------------------------------------------ */
 
-struct view_call {
-	struct metrics_view *v;
-};
-
-/* On the upstream thread: the backends and their recent state changes. */
+/* On the upstream thread (upstream_call(), arg = a struct metrics_view): the backends and
+ * their recent state changes. */
 static void view_backends(struct upstream *u, void *arg)
 {
-	struct metrics_view *v = ((struct view_call *)arg)->v;
+	struct metrics_view *v = arg;
 	struct balancer *b = upstream_balancer(u);
 	struct balancer_event ev[BALANCER_HISTORY];
 	uint64_t now = upstream_now_ms();
@@ -184,7 +181,8 @@ static void view_backends(struct upstream *u, void *arg)
 }
 
 /* Client latency over the last few seconds: the histogram now minus the oldest snapshot
- * kept (one is taken per second at most, when someone asks). Fills <out>. */
+ * kept (one is taken per second at most, when someone asks), into <out>. Returns the
+ * window's length in seconds (0 on the first call). Takes a->lock. */
 static double recent_latency(struct admin *a, struct hist *out)
 {
 	const struct hist *h = &a->cfg.metrics->client_us;
@@ -236,8 +234,6 @@ static double recent_latency(struct admin *a, struct hist *out)
  * -ESHUTDOWN. <recent> (may be NULL) receives the recent client latency. */
 static int gather(struct admin *a, struct metrics_view *v, struct hist *recent)
 {
-	struct view_call call = { v };
-
 	memset(v, 0, sizeof(*v));
 	cache_get_stats(a->cfg.fe->cache, &v->cache);
 	v->in_flight = atomic_load(&a->cfg.fe->in_flight);
@@ -245,7 +241,7 @@ static int gather(struct admin *a, struct metrics_view *v, struct hist *recent)
 		v->recent_seconds = recent_latency(a, recent);
 		v->recent_client_us = recent;
 	}
-	return upstream_call(a->cfg.fe->upstream, view_backends, &call);
+	return upstream_call(a->cfg.fe->upstream, view_backends, v);
 }
 
 /* ---- purge and ban ---------------------------------------------------------------------------- */
