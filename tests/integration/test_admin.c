@@ -422,7 +422,6 @@ START_TEST(test_counters)
 	char path[64], *text, *copy, line[128];
 	int by[ORIGINS] = { 0 }, who;
 
-	origins_start();
 	proxy_start(&p, NULL);
 	/* 6 misses over 6 URLs, then 4 hits on the first two, one HEAD miss */
 	for (int i = 0; i < 6; i++) {
@@ -497,7 +496,6 @@ START_TEST(test_counters)
 	}
 	free(text);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -545,7 +543,6 @@ START_TEST(test_stats_fields)
 	struct proc p;
 	struct json_object *o, *v, *b;
 
-	origins_start();
 	proxy_start(&p, NULL);
 	get(&p, "/api/users/2", "MISS", NULL);
 	o = stats_when(&p, 1);
@@ -565,7 +562,6 @@ START_TEST(test_stats_fields)
 			      backend[k]);
 	json_object_put(o);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -594,7 +590,6 @@ START_TEST(test_purge)
 	struct json_object *o;
 	char body[256];
 
-	origins_start();
 	proxy_start(&p, NULL);
 	get(&p, "/api/users/1", "MISS", NULL);
 	get(&p, "/api/users/1", "HIT", NULL);
@@ -656,7 +651,6 @@ START_TEST(test_purge)
 	http_reply_free(&r);
 	get(&p, "/api/users/2", "HIT", NULL);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -671,7 +665,6 @@ START_TEST(test_token)
 	struct proc p;
 	struct http_reply r;
 
-	origins_start();
 	proxy_start(&p, extra);
 	for (size_t k = 0; k < ARRAY_LEN(paths); k++) {
 		const char *const *bad[] = { NULL, wrong, longer, basic };
@@ -705,7 +698,6 @@ START_TEST(test_token)
 	ck_assert_str_eq(http_reply_header(&r, "Content-Type"), "text/javascript; charset=utf-8");
 	http_reply_free(&r);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -749,7 +741,6 @@ START_TEST(test_backends)
 	struct http_reply r;
 	int by[ORIGINS], seq = 0;
 
-	origins_start();
 	proxy_start(&p, NULL);
 	misses(&p, 4, by, &seq);
 	ck_assert_int_eq(by[0], 2);
@@ -809,7 +800,6 @@ START_TEST(test_backends)
 	expect_error(&r, 405, NULL);
 	http_reply_free(&r);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -827,6 +817,13 @@ START_TEST(test_drain_in_flight)
 
 	static const char *const no_checks[] = { "--health-interval", "0", NULL };
 
+	struct proc saved[ORIGINS];
+	char saved_names[ORIGINS][32], saved_by[ORIGINS][32];
+
+	/* slow origins of its own, for this test only */
+	memcpy(saved, origins, sizeof(saved));
+	memcpy(saved_names, backend_name, sizeof(saved_names));
+	memcpy(saved_by, served_by, sizeof(saved_by));
 	origins_start_with("1500");
 	proxy_start(&p, no_checks);	/* the origins' /health is slow too */
 	b = http_batch_new();
@@ -866,6 +863,9 @@ START_TEST(test_drain_in_flight)
 	}
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
 	origins_stop();
+	memcpy(origins, saved, sizeof(saved));
+	memcpy(backend_name, saved_names, sizeof(saved_names));
+	memcpy(served_by, saved_by, sizeof(saved_by));
 }
 END_TEST
 
@@ -883,7 +883,6 @@ START_TEST(test_startup)
 	const char *busy[] = { "--listen", "127.0.0.1:0", "--backend", "127.0.0.1:1", "--admin",
 			       addr, NULL };
 
-	origins_start();
 	proxy_start(&p, off);
 	ck_assert_int_eq(p.admin_port, 0);
 	ck_assert_int_eq(proc_stop(&p, SIGTERM, TIMEOUT_MS), 0);
@@ -897,7 +896,6 @@ START_TEST(test_startup)
 	ck_assert_int_eq(proc_run(getenv("MTPS_PROXY"), busy, out, sizeof(out), TIMEOUT_MS), 1);
 	ck_assert_ptr_nonnull(strstr(out, "cannot listen on"));
 	ck_assert_int_eq(proc_stop(&q, SIGTERM, TIMEOUT_MS), 0);
-	origins_stop();
 }
 END_TEST
 
@@ -907,6 +905,9 @@ static Suite *admin_suite(void)
 	TCase *tc = tcase_create("admin");
 
 	tcase_set_timeout(tc, 300);
+	/* two origins for the whole suite, started in the parent process: the tests (forked
+	 * children) share them; each starts a proxy of its own */
+	tcase_add_unchecked_fixture(tc, origins_start, origins_stop);
 	tcase_add_test(tc, test_counters);
 	tcase_add_loop_test(tc, test_checker_refuses, 0, ARRAY_LEN(bad_texts));
 	tcase_add_test(tc, test_stats_fields);
