@@ -136,7 +136,8 @@ start_server() {
 	server_pid=$!
 	pids+=("$server_pid")
 	server_port=""
-	if ! read -r -t 30 server_port <"$fifo" || [ -z "$server_port" ]; then
+	# the proxy writes "PORT ADMIN_PORT": the first word is the port
+	if ! read -r -t 30 server_port _ <"$fifo" || [ -z "$server_port" ]; then
 		warn "$name did not start: $*"
 		sed 's/^/    /' "$log" >&2
 		stop_server "$server_pid"
@@ -317,7 +318,7 @@ case_proxy() {
 		"${origin_args[@]}" || return 1
 	origin_pid=$server_pid
 	if ! start_server proxy taskset -c "$server_cpu" "$proxy" --listen 127.0.0.1:0 \
-		--backend "127.0.0.1:$server_port" --threads 1 "$@" "${proxy_args[@]}"; then
+		--admin 127.0.0.1:0 --backend "127.0.0.1:$server_port" --threads 1 "$@" "${proxy_args[@]}"; then
 		stop_server "$origin_pid"
 		return 1
 	fi

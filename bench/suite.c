@@ -923,6 +923,8 @@ static int start_servers(struct run *r, char *err, size_t errlen)
 		}
 		args[n++] = "--health-interval";
 		args[n++] = "500ms";
+		args[n++] = "--admin";		/* a free port: never a fixed one's clash */
+		args[n++] = "127.0.0.1:0";
 		args[n] = NULL;
 		snprintf(log, sizeof(log), "%s/%s.log", c->log_dir ? c->log_dir : ".",
 			 crud ? "proxy-crud" : "proxy");

@@ -66,6 +66,22 @@ void server_report_ready(int fd, int port)
 	close(fd);
 }
 
+void server_report_ready_admin(int fd, int port, int admin_port)
+{
+	char line[32];
+	int n;
+
+	if (fd < 0)
+		return;
+	if (admin_port < 0)
+		n = snprintf(line, sizeof(line), "%d\n", port);
+	else
+		n = snprintf(line, sizeof(line), "%d %d\n", port, admin_port);
+	if (write(fd, line, (size_t)n) != n)
+		log_warn("--ready-fd %d: %s", fd, strerror(errno));
+	close(fd);
+}
+
 int server_read_signal(int sigfd, const char *hup_message)
 {
 	struct signalfd_siginfo si;

@@ -21,6 +21,10 @@ void server_mhd_log(void *cls, const char *fmt, va_list ap);
 /* --ready-fd: writes "<port>\n" to <fd> and closes it; nothing when fd < 0. */
 void server_report_ready(int fd, int port);
 
+/* --ready-fd of a server with an admin listener: writes "<port> <admin_port>\n" (or
+ * "<port>\n" when admin_port < 0: no admin listener) to <fd> and closes it. */
+void server_report_ready_admin(int fd, int port, int admin_port);
+
 /* Reads one signal from <sigfd> (a signalfd), blocking. Returns its number, or -1 after
  * logging. A SIGHUP is logged as <hup_message>. */
 int server_read_signal(int sigfd, const char *hup_message);

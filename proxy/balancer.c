@@ -22,6 +22,8 @@
 const char *const balance_policy_names[] = { "round-robin", "least-conn", "hash", "random-two",
 					     NULL };
 
+const char *const backend_admin_names[] = { "enabled", "draining", "disabled", NULL };
+
 struct point {
 	uint64_t hash;
 	unsigned backend;
@@ -35,6 +37,8 @@ struct balancer {
 	size_t npoints;
 	uint64_t rng;			/* splitmix64 state */
 	size_t rotor;			/* least-conn: where ties start */
+	struct balancer_event history[BALANCER_HISTORY];	/* a ring of state changes */
+	size_t nevents;			/* ever recorded; the next goes at nevents % HISTORY */
 };
 
 /* splitmix64: a fast, well-mixed 64-bit generator and hash finaliser */
@@ -189,6 +193,9 @@ struct balancer *balancer_new(const struct balancer_config *cfg, const char *con
 		atomic_init(&be->in_flight, 0);
 		atomic_init(&be->requests, 0);
 		atomic_init(&be->failures, 0);
+		atomic_init(&be->admin, BACKEND_ENABLED);
+		atomic_init(&be->errors, 0);
+		atomic_init(&be->retries, 0);
 	}
 	if (build_ring(b)) {
 		balancer_free(b);
@@ -272,7 +279,8 @@ unsigned balancer_effective_weight(const struct balancer *b, const struct backen
 
 static bool usable(const struct backend *be, struct backend *const *skip, size_t nskip)
 {
-	if (!atomic_load_explicit(&be->up, memory_order_relaxed))
+	if (!atomic_load_explicit(&be->up, memory_order_relaxed) ||
+	    atomic_load_explicit(&be->admin, memory_order_relaxed) != BACKEND_ENABLED)
 		return false;
 	for (size_t i = 0; i < nskip; i++)
 		if (skip[i] == be)
@@ -423,6 +431,17 @@ struct backend *balancer_pick(struct balancer *b, const char *key, size_t key_le
 	}
 }
 
+static void record(struct balancer *b, const struct backend *be, uint64_t now_ms,
+		   const char *state, const char *why)
+{
+	b->history[b->nevents++ % BALANCER_HISTORY] = (struct balancer_event){
+		.at_ms = now_ms,
+		.backend = (size_t)(be - b->backends),
+		.state = state,
+		.why = why,
+	};
+}
+
 /* Sets <be>'s state from its health; reports a change. */
 static bool settle(struct balancer *b, struct backend *be, uint64_t now_ms, const char *why,
 		   struct balancer_change *change)
@@ -438,6 +457,7 @@ static bool settle(struct balancer *b, struct backend *be, uint64_t now_ms, cons
 		be->current = 0;
 	}
 	be->passive_failures = 0;
+	record(b, be, now_ms, up ? "up" : "down", why);
 	if (change) {
 		change->backend = be;
 		change->up = up;
@@ -451,6 +471,10 @@ bool balancer_check_result(struct balancer *b, struct backend *be, bool ok, uint
 {
 	int top = (int)(b->cfg.rise + b->cfg.fall - 1);
 
+	if (atomic_load(&be->admin) == BACKEND_DISABLED)
+		return false;	/* maintenance: a backend being restarted does not flap */
+	be->checks_passed = ok ? be->checks_passed + 1 : 0;
+	be->checks_failed = ok ? 0 : be->checks_failed + 1;
 	if (ok) {
 		if (be->health < (int)b->cfg.rise - 1)
 			be->health++;
@@ -483,4 +507,51 @@ bool balancer_traffic_result(struct balancer *b, struct backend *be, bool ok, ui
 		return false;
 	be->health = 0;		/* ejected: <rise> passing checks bring it back */
 	return settle(b, be, now_ms, "requests to it fail", change);
+}
+
+size_t balancer_history(const struct balancer *b, struct balancer_event *out, size_t max)
+{
+	size_t n = b->nevents < BALANCER_HISTORY ? b->nevents : BALANCER_HISTORY;
+
+	if (n > max)
+		n = max;
+	for (size_t k = 0; k < n; k++)
+		out[k] = b->history[(b->nevents - 1 - k) % BALANCER_HISTORY];
+	return n;
+}
+
+struct backend *balancer_find(struct balancer *b, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->backends[i].name, name) == 0)
+			return &b->backends[i];
+	return NULL;
+}
+
+bool balancer_set_admin(struct balancer *b, struct backend *be, enum backend_admin admin,
+			uint64_t now_ms, const char *why)
+{
+	if (atomic_load(&be->admin) == (int)admin)
+		return false;
+	atomic_store(&be->admin, (int)admin);
+	if (admin == BACKEND_ENABLED) {
+		be->up_since_ms = now_ms;	/* slow start again */
+		be->current = 0;
+		be->passive_failures = 0;
+	}
+	record(b, be, now_ms, balancer_state_name(be), why);
+	return true;
+}
+
+const char *balancer_state_name(const struct backend *be)
+{
+	switch (atomic_load_explicit(&be->admin, memory_order_relaxed)) {
+	case BACKEND_DRAINING:
+		return atomic_load_explicit(&be->in_flight, memory_order_relaxed) ? "draining"
+										    : "drained";
+	case BACKEND_DISABLED:
+		return "disabled";
+	default:
+		return atomic_load_explicit(&be->up, memory_order_relaxed) ? "up" : "down";
+	}
 }

@@ -38,6 +38,17 @@ enum balance_policy {
 /* The policy names by enum balance_policy, NULL-terminated (an option's choices). */
 extern const char *const balance_policy_names[];
 
+/* What an operator set through the admin listener, beside health: only an enabled, healthy
+ * backend gets new fetches. */
+enum backend_admin {
+	BACKEND_ENABLED = 0,		/* in rotation while healthy */
+	BACKEND_DRAINING,		/* no new fetches; those running finish */
+	BACKEND_DISABLED,		/* no new fetches, health check results ignored */
+};
+
+/* "enabled", "draining", "disabled" by enum backend_admin, NULL-terminated. */
+extern const char *const backend_admin_names[];
+
 struct backend {
 	char name[BALANCER_MAX_NAME];	/* "host:port", as configured */
 	unsigned weight;		/* 1 .. BALANCER_MAX_WEIGHT */
@@ -49,6 +60,11 @@ struct backend {
 	atomic_uint in_flight;		/* atomic: fetches running on it */
 	atomic_uint_fast64_t requests;	/* atomic: fetches sent to it */
 	atomic_uint_fast64_t failures;	/* atomic: fetches that failed on it */
+	atomic_int admin;		/* atomic: enum backend_admin */
+	atomic_uint_fast64_t errors;	/* atomic: attempts that failed (connect, timeout, 5xx) */
+	atomic_uint_fast64_t retries;	/* atomic: failed attempts retried on another backend */
+	unsigned checks_passed;		/* active checks passed in a row */
+	unsigned checks_failed;		/* active checks failed in a row */
 };
 
 struct balancer_config {
@@ -121,5 +137,32 @@ bool balancer_check_result(struct balancer *b, struct backend *be, bool ok, uint
  * and fills *change when its state changed. */
 bool balancer_traffic_result(struct balancer *b, struct backend *be, bool ok, uint64_t now_ms,
 			     struct balancer_change *change);
+
+/* ---- the admin listener's view (upstream thread, like the rest) ------------------------ */
+
+/* One state change, kept in a small ring for status pages. */
+struct balancer_event {
+	uint64_t at_ms;			/* the now_ms it happened at */
+	size_t backend;			/* index in the pool */
+	const char *state;		/* the new state: balancer_state_name()'s words */
+	const char *why;		/* static text */
+};
+
+#define BALANCER_HISTORY 32		/* events kept */
+
+/* The <max> most recent state changes into <out>, newest first. Returns how many. */
+size_t balancer_history(const struct balancer *b, struct balancer_event *out, size_t max);
+
+/* The backend named <name> ("host:port" as configured), or NULL. */
+struct backend *balancer_find(struct balancer *b, const char *name);
+
+/* Sets <be>'s admin state, recording the change at <now_ms> with <why> (static text).
+ * Enabling starts its slow start again. Returns true when the state changed. */
+bool balancer_set_admin(struct balancer *b, struct backend *be, enum backend_admin admin,
+			uint64_t now_ms, const char *why);
+
+/* One word for <be>'s state: "up", "down", "draining", "drained" (draining and nothing in
+ * flight any more) or "disabled". Safe from any thread (reads atomics only). */
+const char *balancer_state_name(const struct backend *be);
 
 #endif

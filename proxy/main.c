@@ -35,7 +35,9 @@
 #include "daemon.h"
 #include "frontend.h"
 #include "inflight.h"
+#include "admin.h"
 #include "log.h"
+#include "metrics.h"
 #include "opts.h"
 #include "reload.h"
 #include "server.h"
@@ -120,6 +122,9 @@ int main(int argc, char **argv)
 	struct frontend fe;
 	struct upstream_config ucfg;
 	struct balancer *backends = NULL;
+	struct metrics *metrics = NULL;
+	struct admin *admin = NULL;
+	int admin_fd = -1, admin_port = -1;
 	struct reload_target rt = { .fe = &fe, .saved_stderr = -1 };
 	char via[128], cache_name[300], err[1024];
 	sigset_t sigs;
@@ -217,6 +222,21 @@ int main(int argc, char **argv)
 	listen_fd = listen_on(s.listen, &port);
 	if (listen_fd < 0)
 		goto out;
+	if (strcmp(s.admin, "off") != 0) {
+		const char *names[BALANCER_MAX_BACKENDS];
+
+		for (size_t i = 0; i < balancer_count(backends); i++)
+			names[i] = balancer_backend(backends, i)->name;
+		metrics = metrics_new(names, balancer_count(backends));
+		if (metrics == NULL) {
+			log_error("cannot start: %s", strerror(ENOMEM));
+			goto out;
+		}
+		frontend_observe(&fe, metrics_observe, metrics);
+		admin_fd = listen_on(s.admin, &admin_port);
+		if (admin_fd < 0)
+			goto out;
+	}
 	if (s.pid_file) {
 		if (daemon_write_pid(s.pid_file, err, sizeof(err))) {
 			log_error("%s", err);
@@ -268,6 +288,7 @@ int main(int argc, char **argv)
 		MHD_OPTION_URI_LOG_CALLBACK, frontend_uri_log, &fe,
 		MHD_OPTION_NOTIFY_COMPLETED, frontend_completed, &fe,
 		MHD_OPTION_UNESCAPE_CALLBACK, frontend_unescape, NULL,
+		metrics ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, metrics_connection, metrics,
 		MHD_OPTION_END);
 	if (daemon == NULL) {
 		log_error("cannot start the HTTP server on %s", s.listen);
@@ -278,7 +299,20 @@ int main(int argc, char **argv)
 		 " bytes, objects up to %zu bytes, %s eviction",
 		 s.listen, port, threads, s.backends.n, s.balance, s.cache_size,
 		 settings_max_object(&s), s.eviction);
-	server_report_ready(s.ready_fd, port);
+	if (metrics) {
+		admin = admin_start(&(struct admin_config){
+			.listen_fd = admin_fd,
+			.token = s.admin_token,
+			.fe = &fe,
+			.metrics = metrics,
+		});
+		if (admin == NULL)
+			goto out;
+		admin_fd = -1;
+		log_info("admin listener on %s (port %d)%s", s.admin, admin_port,
+			 s.admin_token && s.admin_token[0] ? ", token required" : "");
+	}
+	server_report_ready_admin(s.ready_fd, port, admin_port);
 
 	for (;;) {
 		sig = server_read_signal(sigfd, "reloading the configuration");
@@ -303,6 +337,9 @@ int main(int argc, char **argv)
 		     "ignored: the proxy is stopping");
 	status = 0;
 out:
+	admin_stop(admin);	/* first: it calls into the upstream thread */
+	if (admin_fd >= 0)
+		close(admin_fd);
 	/* Order matters: stopping the upstream thread fails what still runs and resumes every
 	 * waiting connection, which MHD must see before it stops. */
 	upstream_stop(fe.upstream);
@@ -315,6 +352,7 @@ out:
 	if (listen_fd >= 0)
 		close(listen_fd);
 	inflight_free(fe.inflight);
+	metrics_free(metrics);
 	cache_free(fe.cache);
 	accesslog_free(rt.accesslog);
 	if (fe.idle_fd >= 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "accesslog.h"
 #include "cache.h"
 #include "log.h"
@@ -94,6 +95,10 @@ const struct opt_def settings_options[] = {
 	  "on SIGTERM, longest wait for requests in flight", NULL },
 	{ "log-level", 0, OPT_STRING, 0, S(log_level), "LEVEL", "info", 0, 0,
 	  "error, warn, info or debug", log_level_names },
+	{ "admin", 0, OPT_STRING, OPT_RESTART, S(admin), "ADDR:PORT", "127.0.0.1:9080", 0, 0,
+	  "the admin listener (metrics, stats, dashboard, purge); off: none", NULL },
+	{ "admin-token", 0, OPT_STRING, OPT_RESTART, S(admin_token), "TOKEN", NULL, 0, 0,
+	  "admin requests but the dashboard page need Authorization: Bearer TOKEN", NULL },
 	{ "error-log", 0, OPT_STRING, 0, S(error_log), "FILE", NULL, 0, 0,
 	  "write the error log to FILE instead of standard error; SIGUSR1 reopens it", NULL },
 	{ "access-log", 0, OPT_STRING, 0, S(access_log), "FILE", "off", 0, 0,
@@ -108,7 +113,7 @@ const struct opt_def settings_options[] = {
 	{ "pid-file", 0, OPT_STRING, OPT_RESTART, S(pid_file), "FILE", NULL, 0, 0,
 	  "write the process id to FILE once listening; removed at exit", NULL },
 	{ "ready-fd", 0, OPT_INT, OPT_CLI_ONLY, S(ready_fd), "FD", "-1", -1, 65535,
-	  "once listening, write the port and a newline to FD and close it", NULL },
+	  "once listening, write the port (and the admin port) and a newline to FD", NULL },
 	{ "config", 'c', OPT_STRING, OPT_CLI_ONLY, S(config), "FILE", NULL, 0, 0,
 	  "read settings from FILE first (default: " SETTINGS_DEFAULT_FILE
 	  " if it exists); the command line wins", NULL },
@@ -181,6 +186,14 @@ static int check_value(const struct opt_def *o, const char *value, char *err, si
 		n = strlen(prefix);
 		snprintf(err, errlen, "%s", strncmp(why, prefix, n) == 0 ? why + n : why);
 		return -EINVAL;
+	} else if (strcmp(o->name, "admin") == 0 && strcmp(value, "off") != 0) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (settings_parse_listen(value, &ss, &len)) {
+			snprintf(err, errlen, "want ADDR:PORT, e.g. 127.0.0.1:9080, or off");
+			return -EINVAL;
+		}
 	} else if (strcmp(o->name, "health-path") == 0 && value[0] != '/') {
 		snprintf(err, errlen, "it must start with /");
 		return -EINVAL;
@@ -275,6 +288,19 @@ int settings_load(struct settings *s, int argc, char **argv, char *err, size_t e
 			snprintf(err, errlen,
 				 "no backend: give --backend HOST:PORT (once per origin)");
 		return -EINVAL;
+	}
+	if (strcmp(s->admin, "off") != 0) {
+		if (strcmp(s->admin, s->listen) == 0 && strcmp(strrchr(s->admin, ':'), ":0") != 0) {
+			snprintf(err, errlen, "admin and listen are both %s: the admin listener needs "
+				 "an address of its own", s->admin);
+			return -EINVAL;
+		}
+		if (!admin_address_is_loopback(s->admin) &&
+		    (s->admin_token == NULL || s->admin_token[0] == '\0')) {
+			snprintf(err, errlen, "admin listener on %s, which is not loopback, without "
+				 "an admin-token: give --admin-token TOKEN", s->admin);
+			return -EINVAL;
+		}
 	}
 	if (s->backends.n > BALANCER_MAX_BACKENDS) {
 		snprintf(err, errlen, "too many backends: at most %d", BALANCER_MAX_BACKENDS);

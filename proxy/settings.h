@@ -55,6 +55,8 @@ struct settings {
 	char *via_name;
 	uint64_t drain_timeout_ms;
 	char *log_level;
+	char *admin;
+	char *admin_token;
 	char *error_log;
 	char *access_log;
 	char *access_log_format;

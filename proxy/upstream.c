@@ -240,6 +240,8 @@ static void note_traffic(struct upstream *u, struct backend *be, bool ok, const 
 
 	if (be && !balancer_owns(u->cfg.balancer, be))
 		return;		/* a backend a reload removed: its pool is on the way out */
+	if (be && !ok)
+		atomic_fetch_add_explicit(&be->errors, 1, memory_order_relaxed);
 	if (be && u->cfg.health_interval_ms && balancer_traffic_result(u->cfg.balancer, be, ok, upstream_now_ms(), &c)) {
 		if (why)
 			c.why = why;
@@ -720,6 +722,7 @@ static bool fetch_retry(struct upstream *u, struct fetch *f, bool unsent)
 	if (!may_retry(f, unsent) || !balancer_available(u->cfg.balancer, f->tried, f->ntried))
 		return false;	/* the client hears what went wrong with this one */
 	failed = f->be->name;
+	atomic_fetch_add_explicit(&f->be->retries, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&f->be->in_flight, 1, memory_order_relaxed);
 	f->be = NULL;
 	curl_easy_reset(f->easy);

@@ -117,11 +117,28 @@ static bool has_port_arg(const char *const *args)
 	return false;
 }
 
+/* Says whether <args> are mtps-proxy's (it alone has --listen) without an --admin: such a
+ * proxy gets an admin listener on a free port, never the fixed default. */
+static bool wants_admin_port(const char *const *args)
+{
+	bool proxy = false;
+
+	for (int k = 0; args && args[k]; k++) {
+		if (strcmp(args[k], "--admin") == 0 || strncmp(args[k], "--admin=", 8) == 0)
+			return false;
+		if (strcmp(args[k], "--listen") == 0 || strncmp(args[k], "--listen=", 9) == 0)
+			proxy = true;
+	}
+	return proxy;
+}
+
 int proc_start(struct proc *p, const char *path, const char *const *args,
 	       const char *stderr_path, unsigned timeout_ms)
 {
 	static const char *const ready_port[] = { "--port", "0", "--ready-fd", "3", NULL };
 	static const char *const ready_only[] = { "--ready-fd", "3", NULL };
+	static const char *const ready_admin[] = { "--admin", "127.0.0.1:0", "--ready-fd", "3",
+						    NULL };
 	const char *wrapper = getenv("MTPS_WRAPPER");
 	char *wrapper_copy = wrapper && *wrapper ? strdup(wrapper) : NULL;
 	char *argv[MAX_ARGS];
@@ -133,7 +150,9 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 	memset(p, 0, sizeof(*p));
 	p->exit_fd = -1;
 	if (build_argv(argv, wrapper_copy, path, args,
-		       has_port_arg(args) ? ready_only : ready_port) < 0) {
+		       wants_admin_port(args) ? ready_admin
+		       : has_port_arg(args)   ? ready_only
+					      : ready_port) < 0) {
 		free(wrapper_copy);
 		return -E2BIG;
 	}
@@ -177,8 +196,13 @@ int proc_start(struct proc *p, const char *path, const char *const *args,
 	}
 	if (r == 0) {
 		line[got] = '\0';
-		p->port = atoi(line);
+		/* "PORT\n", or "PORT ADMIN_PORT\n" from a proxy with an admin listener */
+		if (sscanf(line, "%d %d", &p->port, &p->admin_port) < 2)
+			p->admin_port = 0;
 		snprintf(p->url, sizeof(p->url), "http://127.0.0.1:%d", p->port);
+		if (p->admin_port > 0)
+			snprintf(p->admin_url, sizeof(p->admin_url), "http://127.0.0.1:%d",
+				 p->admin_port);
 	} else {
 		proc_stop(p, SIGKILL, 5000);
 	}

@@ -18,11 +18,14 @@ struct proc {
 	int exit_fd;		/* reads end-of-file once the process has exited */
 	int port;		/* what the server reported on its ready fd */
 	char url[64];		/* "http://127.0.0.1:PORT" */
+	int admin_port;		/* mtps-proxy's admin listener; 0 when it has none */
+	char admin_url[64];	/* "http://127.0.0.1:ADMIN_PORT", "" when none */
 };
 
 /* Starts <path> with the extra arguments <args> (NULL-terminated, may be NULL) plus
  * "--ready-fd 3", and "--port 0" unless <args> has a --port or a --listen (the proxy's
- * address option) of its own. When <stderr_path> is not NULL the server's stderr goes to
+ * address option) of its own. For the proxy (<args> has --listen) "--admin 127.0.0.1:0" is
+ * added unless <args> has an --admin: the admin port it reports goes to p->admin_port. When <stderr_path> is not NULL the server's stderr goes to
  * that file. Waits up to <timeout_ms> for the port.
  * Returns 0, or a negative errno (-ETIMEDOUT, or -ECHILD when the server exited first; the
  * server is then reaped and *p is unusable). */

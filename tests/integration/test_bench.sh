@@ -39,7 +39,7 @@ start() {
 	"$@" --ready-fd 3 3>"$fifo" 2>"$tmp/$name.log" </dev/null &
 	pids+=("$!")
 	read -r -t 30 line <"$fifo" || fail "$name did not start: $(cat "$tmp/$name.log")"
-	PORT=$line
+	PORT=${line%% *}	# mtps-proxy adds its admin port after a space
 }
 
 # ---- the command line --------------------------------------------------------------------
@@ -201,7 +201,7 @@ pass "a suite killed midway takes the servers it started with it"
 # ---- suite against servers it did not start -------------------------------------------------
 start origin2 "$MTPS_ORIGIN" --port 0 --name solo
 o2=http://127.0.0.1:$PORT
-start proxy "$MTPS_PROXY" --listen 127.0.0.1:0 --backend "127.0.0.1:$PORT"
+start proxy "$MTPS_PROXY" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --backend "127.0.0.1:$PORT"
 px=http://127.0.0.1:$PORT
 run "$MTPS_BENCH" suite --proxy "$px" --origin "$o2" --scenarios status,balance,crud \
 	--step-duration 200ms -c 2

@@ -825,6 +825,125 @@ START_TEST(test_slow_start_round_robin)
 }
 END_TEST
 
+/* ---- admin state: drain, disable, enable (the admin listener) ------------------------------- */
+
+static const struct {
+	enum balance_policy policy;
+	enum backend_admin admin;
+	const char *rule;
+} admins[] = {
+	{ BALANCE_ROUND_ROBIN, BACKEND_DRAINING, "round-robin: a draining backend gets no picks" },
+	{ BALANCE_LEAST_CONN, BACKEND_DRAINING, "least-conn: a draining backend gets no picks" },
+	{ BALANCE_HASH, BACKEND_DRAINING, "hash: a draining backend's keys move" },
+	{ BALANCE_RANDOM_TWO, BACKEND_DRAINING, "random-two: a draining backend gets no picks" },
+	{ BALANCE_ROUND_ROBIN, BACKEND_DISABLED, "round-robin: a disabled backend gets no picks" },
+	{ BALANCE_HASH, BACKEND_DISABLED, "hash: a disabled backend's keys move" },
+};
+
+START_TEST(test_admin_state)
+{
+	static const unsigned w[3] = { 1, 1, 1 };
+	struct balancer *b = pool(admins[_i].policy, w, 3, SLOW_START_MS, 5);
+	struct backend *be = balancer_backend(b, 1);
+	unsigned seen[3] = { 0, 0, 0 };
+
+	ck_assert_str_eq(balancer_state_name(be), "up");
+	ck_assert(balancer_set_admin(b, be, admins[_i].admin, T0, "test"));
+	ck_assert(!balancer_set_admin(b, be, admins[_i].admin, T0, "test"));	/* no change */
+	for (unsigned j = 0; j < 3000; j++) {
+		int i = pick(b, j, T0, NULL, 0);
+
+		ck_assert_msg(i == 0 || i == 2, "%s: picked %d", admins[_i].rule, i);
+		seen[i]++;
+	}
+	ck_assert(seen[0] > 0 && seen[2] > 0);
+	ck_assert(balancer_available(b, NULL, 0));
+	/* enable: back in rotation, through slow start */
+	ck_assert(balancer_set_admin(b, be, BACKEND_ENABLED, T0 + 1000, "test"));
+	ck_assert_str_eq(balancer_state_name(be), "up");
+	ck_assert_uint_lt(balancer_effective_weight(b, be, T0 + 2000),
+			  BALANCER_WEIGHT_SCALE);
+	memset(seen, 0, sizeof(seen));
+	for (unsigned j = 0; j < 3000; j++)
+		seen[pick(b, j, T0 + SLOW_START_MS + 1000, NULL, 0)]++;
+	ck_assert_msg(seen[1] > 0, "%s: enabled again but never picked", admins[_i].rule);
+	balancer_free(b);
+}
+END_TEST
+
+START_TEST(test_admin_names)
+{
+	static const unsigned w[2] = { 1, 1 };
+	struct balancer *b = pool(BALANCE_ROUND_ROBIN, w, 2, 0, 1);
+	struct backend *be = balancer_backend(b, 0);
+
+	ck_assert_str_eq(backend_admin_names[BACKEND_ENABLED], "enabled");
+	ck_assert_str_eq(backend_admin_names[BACKEND_DRAINING], "draining");
+	ck_assert_str_eq(backend_admin_names[BACKEND_DISABLED], "disabled");
+	ck_assert_ptr_null(backend_admin_names[3]);
+	ck_assert_ptr_eq(balancer_find(b, "127.0.0.1:3001"), be);
+	ck_assert_ptr_eq(balancer_find(b, "127.0.0.1:3002"), balancer_backend(b, 1));
+	ck_assert_ptr_null(balancer_find(b, "127.0.0.1:3003"));
+	ck_assert_ptr_null(balancer_find(b, "127.0.0.1"));
+	/* draining with fetches in flight, then drained when they end */
+	atomic_store(&be->in_flight, 2);
+	balancer_set_admin(b, be, BACKEND_DRAINING, T0, "test");
+	ck_assert_str_eq(balancer_state_name(be), "draining");
+	atomic_store(&be->in_flight, 0);
+	ck_assert_str_eq(balancer_state_name(be), "drained");
+	balancer_set_admin(b, be, BACKEND_DISABLED, T0, "test");
+	ck_assert_str_eq(balancer_state_name(be), "disabled");
+	/* disabled: check results are ignored, its health stays */
+	for (int k = 0; k < 2 * FALL; k++)
+		ck_assert(!balancer_check_result(b, be, false, T0 + (uint64_t)k, NULL));
+	ck_assert(atomic_load(&be->up));
+	balancer_set_admin(b, be, BACKEND_ENABLED, T0, "test");
+	ck_assert_str_eq(balancer_state_name(be), "up");
+	/* a down backend says so, whatever its admin state was */
+	for (int k = 0; k < FALL; k++)
+		balancer_check_result(b, be, false, T0 + (uint64_t)k, NULL);
+	ck_assert_str_eq(balancer_state_name(be), "down");
+	ck_assert_uint_eq(be->checks_failed, FALL);
+	ck_assert_uint_eq(be->checks_passed, 0);
+	balancer_check_result(b, be, true, T0 + 10, NULL);
+	ck_assert_uint_eq(be->checks_failed, 0);
+	ck_assert_uint_eq(be->checks_passed, 1);
+	balancer_free(b);
+}
+END_TEST
+
+START_TEST(test_history)
+{
+	static const unsigned w[2] = { 1, 1 };
+	struct balancer *b = pool(BALANCE_ROUND_ROBIN, w, 2, 0, 1);
+	struct backend *be = balancer_backend(b, 1);
+	struct balancer_event ev[BALANCER_HISTORY + 5];
+
+	ck_assert_uint_eq(balancer_history(b, ev, ARRAY_LEN(ev)), 0);
+	for (int k = 0; k < FALL; k++)
+		balancer_check_result(b, be, false, T0 + 1, NULL);
+	balancer_set_admin(b, be, BACKEND_DISABLED, T0 + 2, "maintenance");
+	ck_assert_uint_eq(balancer_history(b, ev, ARRAY_LEN(ev)), 2);
+	/* newest first */
+	ck_assert_str_eq(ev[0].state, "disabled");
+	ck_assert_str_eq(ev[0].why, "maintenance");
+	ck_assert_uint_eq(ev[0].at_ms, T0 + 2);
+	ck_assert_uint_eq(ev[0].backend, 1);
+	ck_assert_str_eq(ev[1].state, "down");
+	ck_assert_uint_eq(ev[1].at_ms, T0 + 1);
+	ck_assert_uint_eq(balancer_history(b, ev, 1), 1);
+	ck_assert_str_eq(ev[0].state, "disabled");
+	/* the ring keeps the last BALANCER_HISTORY */
+	for (unsigned k = 0; k < BALANCER_HISTORY + 3; k++)
+		balancer_set_admin(b, be, k % 2 ? BACKEND_DISABLED : BACKEND_ENABLED,
+				   T0 + 100 + k, "flip");
+	ck_assert_uint_eq(balancer_history(b, ev, ARRAY_LEN(ev)), BALANCER_HISTORY);
+	ck_assert_uint_eq(ev[0].at_ms, T0 + 100 + BALANCER_HISTORY + 2);
+	ck_assert_uint_eq(ev[BALANCER_HISTORY - 1].at_ms, T0 + 100 + 3);
+	balancer_free(b);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
 	Suite *s = suite_create("balancer");
@@ -850,6 +969,9 @@ static Suite *balancer_suite(void)
 	tcase_add_test(health, test_inherit);
 	tcase_add_loop_test(health, test_slow_start_weight, 0, ARRAY_LEN(ramps));
 	tcase_add_loop_test(health, test_slow_start_round_robin, 0, ARRAY_LEN(rr_ramps));
+	tcase_add_loop_test(health, test_admin_state, 0, ARRAY_LEN(admins));
+	tcase_add_test(health, test_admin_names);
+	tcase_add_test(health, test_history);
 
 	suite_add_tcase(s, parse);
 	suite_add_tcase(s, policy);
