@@ -43,16 +43,15 @@ struct metrics *metrics_new(const char *const *names, size_t n)
 
 	if (m == NULL)
 		return NULL;
-	m->backends = calloc(n ? n : 1, sizeof(*m->backends));
+	m->backends = calloc(METRICS_MAX_BACKENDS, sizeof(*m->backends));
 	if (m->backends == NULL) {
 		free(m);
 		return NULL;
 	}
-	m->nbackends = n;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(m->backends[i].name, sizeof(m->backends[i].name), "%s", names[i]);
-		hist_init(&m->backends[i].upstream_us);
-	}
+	atomic_init(&m->nbackends, 0);
+	pthread_mutex_init(&m->add_lock, NULL);
+	for (size_t i = 0; i < n; i++)
+		metrics_backend(m, names[i]);
 	hist_init(&m->client_us);
 	hist_init(&m->upstream_us);
 	clock_gettime(CLOCK_MONOTONIC, &m->started);
@@ -64,8 +63,39 @@ void metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
+	pthread_mutex_destroy(&m->add_lock);
 	free(m->backends);
 	free(m);
+}
+
+static struct metrics_backend *backend_find(const struct metrics *m, const char *name,
+					    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(m->backends[i].name, name) == 0)
+			return &m->backends[i];
+	return NULL;
+}
+
+struct metrics_backend *metrics_backend(struct metrics *m, const char *name)
+{
+	size_t n = atomic_load_explicit(&m->nbackends, memory_order_acquire);
+	struct metrics_backend *b = backend_find(m, name, n);
+
+	if (b)
+		return b;
+	pthread_mutex_lock(&m->add_lock);
+	n = atomic_load_explicit(&m->nbackends, memory_order_relaxed);
+	b = backend_find(m, name, n);
+	if (b == NULL && n < METRICS_MAX_BACKENDS) {
+		b = &m->backends[n];
+		snprintf(b->name, sizeof(b->name), "%s", name);
+		hist_init(&b->upstream_us);
+		/* published complete: readers see the slot only after this */
+		atomic_store_explicit(&m->nbackends, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&m->add_lock);
+	return b;
 }
 
 double metrics_uptime(const struct metrics *m)
@@ -102,12 +132,10 @@ void metrics_observe(void *data, const struct exchange *ex)
 	/* a coalesced reader's upstream time is the fetch it joined: counted once, there */
 	if (ex->backend && ex->upstream_us >= 0 && !ex->coalesced) {
 		hist_record(&m->upstream_us, (uint64_t)ex->upstream_us);
-		for (size_t i = 0; i < m->nbackends; i++) {
-			if (strcmp(m->backends[i].name, ex->backend) == 0) {
-				hist_record(&m->backends[i].upstream_us, (uint64_t)ex->upstream_us);
-				break;
-			}
-		}
+		struct metrics_backend *b = metrics_backend(m, ex->backend);
+
+		if (b)
+			hist_record(&b->upstream_us, (uint64_t)ex->upstream_us);
 	}
 }
 
@@ -358,7 +386,8 @@ void metrics_prometheus(const struct metrics *m, const struct metrics_view *v, F
 	histogram(out, "mtps_client_latency_seconds", NULL, NULL, &m->client_us);
 	head(out, "mtps_upstream_latency_seconds", "histogram",
 	     "Time from a fetch sent to its response fields back, by backend.");
-	for (size_t i = 0; i < m->nbackends; i++)
+	for (size_t i = 0, n = atomic_load_explicit(&m->nbackends, memory_order_acquire); i < n;
+	     i++)
 		histogram(out, "mtps_upstream_latency_seconds", "backend", m->backends[i].name,
 			  &m->backends[i].upstream_us);
 }
@@ -450,6 +479,7 @@ struct json_object *metrics_json(const struct metrics *m, const struct metrics_v
 	a = json_object_new_array();
 	for (size_t i = 0; i < v->nbackends; i++) {
 		const struct metrics_backend_view *b = &v->backends[i];
+		const struct metrics_backend *mb;
 		struct json_object *be = json_object_new_object(), *h = json_object_new_object();
 
 		json_object_object_add(be, "name", json_object_new_string(b->name));
@@ -469,8 +499,10 @@ struct json_object *metrics_json(const struct metrics *m, const struct metrics_v
 		jset_u64(h, "checks_failed_in_row", b->checks_failed);
 		jset_u64(h, "traffic_failures_in_row", b->passive_failures);
 		json_object_object_add(be, "health", h);
-		if (i < m->nbackends)
-			json_object_object_add(be, "latency", jlatency(&m->backends[i].upstream_us));
+		mb = backend_find(m, b->name,
+				  atomic_load_explicit(&m->nbackends, memory_order_acquire));
+		if (mb)
+			json_object_object_add(be, "latency", jlatency(&mb->upstream_us));
 		json_object_array_add(a, be);
 	}
 	json_object_object_add(root, "backends", a);

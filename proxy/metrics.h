@@ -11,6 +11,7 @@
 #ifndef MTPS_METRICS_H
 #define MTPS_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,8 +58,12 @@ struct metrics {
 	atomic_long connections;		/* open now */
 	struct hist client_us;			/* request begun to completed */
 	struct hist upstream_us;		/* every backend's */
-	struct metrics_backend *backends;	/* by index in the pool */
-	size_t nbackends;
+	/* by name, in the order first seen: a reload may add backends, and those it removes
+	 * keep their series until a restart. Slots below nbackends are complete and never
+	 * change; a new name is added under add_lock. */
+	struct metrics_backend *backends;
+	atomic_size_t nbackends;
+	pthread_mutex_t add_lock;
 	struct timespec started;		/* CLOCK_MONOTONIC */
 	time_t started_wall;
 };
@@ -97,6 +102,13 @@ struct metrics_view {
 	const struct hist *recent_client_us;
 	double recent_seconds;
 };
+
+/* The most backend names one process keeps series for (the pool's bound, twice over for
+ * reloads); latencies of others go to the total only. */
+#define METRICS_MAX_BACKENDS (2 * BALANCER_MAX_BACKENDS)
+
+/* The counters of backend <name>, added when first seen; NULL when the table is full. */
+struct metrics_backend *metrics_backend(struct metrics *m, const char *name);
 
 /* Creates the counters for a pool of backends named <names> (<n> of them). NULL when out
  * of memory. */

@@ -76,7 +76,7 @@ START_TEST(test_upstream_latency)
 	metrics_observe(m, &e);
 	e.coalesced = true;		/* a reader of the same fetch: not again */
 	metrics_observe(m, &e);
-	e = ex("GET", 200, EXCHANGE_MISS, "c:3", 700);	/* not in the pool */
+	e = ex("GET", 200, EXCHANGE_MISS, "c:3", 900);	/* added by a reload since */
 	metrics_observe(m, &e);
 	e = ex("GET", 200, EXCHANGE_HIT, NULL, -1);
 	e.completed = false;
@@ -84,6 +84,11 @@ START_TEST(test_upstream_latency)
 	ck_assert_uint_eq(hist_count(&m->backends[0].upstream_us), 0);
 	ck_assert_uint_eq(hist_count(&m->backends[1].upstream_us), 1);
 	ck_assert_uint_eq(hist_max(&m->backends[1].upstream_us), 700);
+	/* a name first seen now gets a series of its own, after the first ones */
+	ck_assert_uint_eq(atomic_load(&m->nbackends), 3);
+	ck_assert_str_eq(m->backends[2].name, "c:3");
+	ck_assert_uint_eq(hist_max(&m->backends[2].upstream_us), 900);
+	ck_assert_ptr_eq(metrics_backend(m, "b:2"), &m->backends[1]);
 	ck_assert_uint_eq(hist_count(&m->upstream_us), 2);
 	ck_assert_uint_eq(atomic_load(&m->coalesced), 1);
 	ck_assert_uint_eq(atomic_load(&m->incomplete), 1);
