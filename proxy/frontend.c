@@ -43,6 +43,10 @@
 #define STREAM_BLOCK_MIN 256
 #define BODY_DISCARD_MAX (1024 * 1024)	/* read past --max-body before closing instead */
 
+/* A frontend_config field a reload may change while workers read it (proxy/reload.c stores
+ * them atomically): each read is an atomic one, seeing the old value or the new. */
+#define LIVE(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 enum request_phase {
 	REQ_NEW = 0,		/* nothing seen but the target */
 	REQ_BODY,		/* fields checked, body arriving */
@@ -189,7 +193,7 @@ static void add_cache_status(struct MHD_Response *r, const struct request *rq,
 		if (rq->coalesced)
 			n += snprintf(v + n, sizeof(v) - (size_t)n, "; collapsed");
 	}
-	if (cfg->cache_status_key && rq->key && (size_t)n < sizeof(v)) {
+	if (LIVE(cfg->cache_status_key) && rq->key && (size_t)n < sizeof(v)) {
 		size_t j = 0;
 
 		for (size_t i = 0; i < rq->key_len && j < sizeof(key) - 2; i++) {
@@ -231,7 +235,7 @@ static enum MHD_Result respond_error(struct request *rq, int status, const char 
 	if (status == 503) {
 		char after[16];
 
-		snprintf(after, sizeof(after), "%u", rq->fe->cfg.retry_after_s);
+		snprintf(after, sizeof(after), "%u", LIVE(rq->fe->cfg.retry_after_s));
 		add_field(r, "Retry-After", after);
 	}
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
@@ -660,8 +664,8 @@ static struct object *make_object(void *arg)
 	struct object *o;
 
 	o = object_new(rq->vkey ? rq->vkey : rq->key, rq->vkey ? rq->vkey_len : rq->key_len,
-		       cfg->max_object_size, cfg->stream_window, cfg->coalesce_max,
-		       object_unlinked);
+		       LIVE(cfg->max_object_size), LIVE(cfg->stream_window),
+		       LIVE(cfg->coalesce_max), object_unlinked);
 	if (o) {
 		o->primary_len = rq->key_len;
 		o->gen = rq->vkey ? rq->vary_gen : 0;
@@ -781,7 +785,7 @@ static bool stale_if_error(const struct request *rq, const struct object *o)
 		.validator = o->validator,
 	};
 
-	return policy_stale_if_error(&rq->policy, &st, rq->fe->cfg.stale_if_error_s);
+	return policy_stale_if_error(&rq->policy, &st, LIVE(rq->fe->cfg.stale_if_error_s));
 }
 
 /* inflight_claim()'s second look in the cache (the table's lock held): only a response
@@ -908,7 +912,7 @@ static struct curl_slist *upstream_fields(struct request *rq)
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, walk_connection, &w);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, walk_field, &w);
 	/* without a Host line libcurl sends the backend's host:port */
-	if (cfg->preserve_host && rq->host[0])
+	if (LIVE(cfg->preserve_host) && rq->host[0])
 		walk_append(&w, "Host", rq->host);
 	client_address(rq->conn, addr, sizeof(addr));
 	headers_join(joined, sizeof(joined), w.forwarded_for, addr);
@@ -1230,7 +1234,7 @@ static void hook_fields(void *data, struct object *o, bool shared)
 	(void)shared;
 	now = now_ms();
 	inflight_mark_pass(fe->inflight, o->entry.key, o->primary_len, now,
-			   now + fe->cfg.hit_for_miss_ms);
+			   now + LIVE(fe->cfg.hit_for_miss_ms));
 }
 
 /* The fetch ended: a complete, storable response goes into the cache. */
@@ -1372,7 +1376,7 @@ static void request_begin(struct request *rq, const char *method, const char *ve
 	rq->user_agent = f.user_agent;
 	rq->referer = f.referer;
 	status = http_framing_check(&f.framing, strcmp(version, MHD_HTTP_VERSION_1_1) == 0,
-				    fe->cfg.max_body, &reason);
+				    LIVE(fe->cfg.max_body), &reason);
 	if (status) {
 		refuse(rq, status, reason);
 		return;
@@ -1408,7 +1412,7 @@ static void request_begin(struct request *rq, const char *method, const char *ve
  * body has been read). */
 static bool request_body(struct request *rq, const char *data, size_t n)
 {
-	uint64_t max = rq->fe->cfg.max_body;
+	uint64_t max = LIVE(rq->fe->cfg.max_body);
 
 	if (rq->error_status) {
 		rq->discarded += n;
