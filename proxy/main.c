@@ -276,7 +276,10 @@ int main(int argc, char **argv)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+		/* poll(), not epoll: MHD_quiesce_daemon() on an epoll thread pool races the
+		 * workers removing the listening socket and aborts the process (libmicrohttpd
+		 * 0.9.75, still open), and a drain must never crash */
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, frontend_handler, &fe,
 		MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,	/* first, to catch every message */
