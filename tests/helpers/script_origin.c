@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,13 @@
 
 #include <check.h>
 
+#include "check_main.h"
 #include "http_client.h"
+#include "proc.h"
 #include "script_origin.h"
 
 #define SO_BUF 65536
+#define SO_PROXY_TIMEOUT_MS 60000	/* generous: the proxy may run under valgrind */
 
 struct so_route {
 	struct so_route *next;
@@ -34,6 +38,15 @@ struct so_route {
 	char *fields_304;
 	bool cut;
 	size_t cut_sent;
+	bool stall;			/* after what it wrote, the connection stays silent */
+	bool hang;			/* writes nothing at all (and stalls) */
+};
+
+/* What a connection does after writing an answer. */
+enum so_after {
+	SO_KEEP,			/* reads the next request */
+	SO_CLOSE,			/* closes */
+	SO_STALL,			/* says nothing more until the peer closes */
 };
 
 struct so_stat {
@@ -57,6 +70,7 @@ struct script_origin {
 	int port;
 	int listen_fd;			/* -1 while down */
 	pthread_t acceptor;
+	atomic_uint accepted;		/* connections accepted */
 	/* lock */
 	unsigned epoch;			/* +1 on every so_down(): connections of older epochs end */
 	bool hold;
@@ -198,13 +212,15 @@ static struct so_stat *stat_get(struct script_origin *so, const char *key, bool 
 	return s;
 }
 
-static void stat_note(struct script_origin *so, const char *key, const char *head)
+/* Counts a request for <key>; returns how many there were for it, this one included. */
+static unsigned stat_note(struct script_origin *so, const char *key, const char *head)
 {
 	struct so_stat *s = stat_get(so, key, true);
 
 	s->count++;
 	free(s->last);
 	s->last = xstrdup(head);
+	return s->count;
 }
 
 /* Whether the If-None-Match value <inm> lists <etag> or "*". */
@@ -249,11 +265,11 @@ static void append_str(char **buf, size_t *len, size_t *cap, const char *s)
 	append(buf, len, cap, s, strlen(s));
 }
 
-/* Builds the answer to the request <head> (method <method>, target <target>). Lock held.
- * Returns the bytes to write (malloc'ed, length in *out_len); *close_after when the
- * connection must close after them. */
+/* Builds the answer to the request <head> (method <method>, target <target>, the <serial>th
+ * request for that target). Lock held. Returns the bytes to write (malloc'ed, length in
+ * *out_len) and in *after what the connection does after them. */
 static char *build_reply(struct script_origin *so, const char *method, const char *target,
-			 const char *head, size_t *out_len, bool *close_after)
+			 unsigned serial, const char *head, size_t *out_len, enum so_after *after)
 {
 	char key[2048], date[64], line[128], field[1024], *out = NULL;
 	size_t len = 0, cap = 0;
@@ -264,7 +280,7 @@ static char *build_reply(struct script_origin *so, const char *method, const cha
 	size_t cut_sent = 0;
 	char *bodybuf;
 
-	*close_after = false;
+	*after = SO_KEEP;
 	snprintf(key, sizeof(key), "%s %s", method, target);
 	r = route_find(so, key);
 	if (r == NULL)
@@ -283,6 +299,11 @@ static char *build_reply(struct script_origin *so, const char *method, const cha
 		body = r->body;
 		cut = r->cut;
 		cut_sent = r->cut_sent;
+		if (r->hang) {
+			*after = SO_STALL;
+			*out_len = 0;
+			return xstrdup("");
+		}
 		if (r->cond) {
 			bool match = false;
 
@@ -303,10 +324,9 @@ static char *build_reply(struct script_origin *so, const char *method, const cha
 	/* the body, with the serial of this target's requests */
 	bodybuf = xstrdup(body);
 	for (char *p = bodybuf; (p = strstr(p, SO_SERIAL)) != NULL;) {
-		struct so_stat *s = stat_get(so, target, false);
 		char num[16];
 
-		snprintf(num, sizeof(num), "%08u", s ? s->count % 100000000u : 0);
+		snprintf(num, sizeof(num), "%08u", serial % 100000000u);
 		memcpy(p, num, 8);
 	}
 	if (status == 304 || status == 204 || (status >= 100 && status < 200))
@@ -334,15 +354,15 @@ static char *build_reply(struct script_origin *so, const char *method, const cha
 			append(&out, &len, &cap, bodybuf, have < cut_sent ? have : cut_sent);
 			for (size_t i = have; i < cut_sent; i++)
 				append_str(&out, &len, &cap, "x");
-			*close_after = true;
+			*after = r->stall ? SO_STALL : SO_CLOSE;
 		} else {
 			append_str(&out, &len, &cap, bodybuf);
 		}
 	}
 	free(bodybuf);
-	if (strcasestr(fields, "\nConnection: close") ||
-	    strncasecmp(fields, "Connection: close", 17) == 0)
-		*close_after = true;	/* as the reply says */
+	if (*after == SO_KEEP && (strcasestr(fields, "\nConnection: close") ||
+				  strncasecmp(fields, "Connection: close", 17) == 0))
+		*after = SO_CLOSE;	/* as the reply says */
 	*out_len = len;
 	return out;
 }
@@ -415,7 +435,9 @@ static void *conn_main(void *arg)
 		size_t head_len = 0, total = read_request(c->fd, buf, &have, &head_len);
 		char method[32] = "", target[2048] = "", key[2100], *head, *reply;
 		size_t reply_len;
-		bool close_after, gone;
+		enum so_after after;
+		unsigned serial;
+		bool gone;
 
 		if (total == 0)
 			break;
@@ -427,15 +449,15 @@ static void *conn_main(void *arg)
 		}
 		pthread_mutex_lock(&so->lock);
 		so->total++;
-		stat_note(so, target, head);
+		serial = stat_note(so, target, head);
 		snprintf(key, sizeof(key), "%s %s", method, target);
 		stat_note(so, key, head);
 		pthread_cond_broadcast(&so->cond);
 		while (so->hold && c->epoch == so->epoch)
 			pthread_cond_wait(&so->cond, &so->lock);
 		gone = c->epoch != so->epoch;
-		reply = gone ? NULL : build_reply(so, method, target, head, &reply_len,
-						  &close_after);
+		reply = gone ? NULL : build_reply(so, method, target, serial, head, &reply_len,
+						  &after);
 		pthread_mutex_unlock(&so->lock);
 		free(head);
 		if (gone)
@@ -443,9 +465,12 @@ static void *conn_main(void *arg)
 		memmove(buf, buf + total, have - total);
 		have -= total;
 		if (!write_all(c->fd, reply, reply_len))
-			close_after = true;
+			after = SO_CLOSE;
 		free(reply);
-		if (close_after)
+		if (after == SO_STALL)
+			while (read(c->fd, buf, SO_BUF) > 0)
+				;	/* until the peer closes, or so_down() */
+		if (after != SO_KEEP)
 			break;
 	}
 	shutdown(c->fd, SHUT_RDWR);	/* the descriptor is closed by whoever joins us */
@@ -475,6 +500,7 @@ static void *accept_main(void *arg)
 		c->fd = fd;
 		pthread_mutex_lock(&so->lock);
 		c->epoch = so->epoch;
+		atomic_fetch_add(&so->accepted, 1);
 		if (pthread_create(&c->thread, NULL, conn_main, c) == 0) {
 			c->next = so->conns;
 			so->conns = c;
@@ -646,6 +672,29 @@ void so_set_cut(struct script_origin *so, const char *route, size_t sent)
 	pthread_mutex_unlock(&so->lock);
 }
 
+void so_set_stall(struct script_origin *so, const char *route, size_t sent)
+{
+	struct so_route *r;
+
+	so_set_cut(so, route, sent);
+	pthread_mutex_lock(&so->lock);
+	r = route_find(so, route);
+	ck_assert_ptr_nonnull(r);
+	r->stall = true;
+	pthread_mutex_unlock(&so->lock);
+}
+
+void so_set_hang(struct script_origin *so, const char *route)
+{
+	struct so_route *r;
+
+	pthread_mutex_lock(&so->lock);
+	r = route_find(so, route);
+	ck_assert_msg(r != NULL, "so_set_hang(%s) before so_set()", route);
+	r->hang = true;
+	pthread_mutex_unlock(&so->lock);
+}
+
 void so_fail(struct script_origin *so, int status)
 {
 	pthread_mutex_lock(&so->lock);
@@ -679,6 +728,11 @@ unsigned so_count(struct script_origin *so, const char *path)
 	n = count_locked(so, path);
 	pthread_mutex_unlock(&so->lock);
 	return n;
+}
+
+unsigned so_connections(struct script_origin *so)
+{
+	return atomic_load(&so->accepted);
 }
 
 unsigned so_wait_count(struct script_origin *so, const char *path, unsigned n,
@@ -733,4 +787,25 @@ void so_last_line(struct script_origin *so, const char *path, char *out, size_t 
 		snprintf(out, len, "%.*s", (int)(eol ? eol - s->last : 0), s->last);
 	}
 	pthread_mutex_unlock(&so->lock);
+}
+
+void so_proxy_start(struct script_origin *so, struct proc *p, const char *const *args,
+		    const char *const *more)
+{
+	char be[32];
+	const char *argv[48] = { "--listen", "127.0.0.1:0", "--backend", be,
+				 "--health-interval", "0", "--fall", "100" };
+	const char *const *lists[] = { args, more };
+	size_t n = 8;
+	int r;
+
+	snprintf(be, sizeof(be), "127.0.0.1:%d", so->port);
+	for (size_t l = 0; l < ARRAY_LEN(lists); l++)
+		for (size_t i = 0; lists[l] && lists[l][i]; i++) {
+			ck_assert_msg(n < ARRAY_LEN(argv) - 1, "so_proxy_start: too many args");
+			argv[n++] = lists[l][i];
+		}
+	argv[n] = NULL;
+	r = proc_start(p, getenv("MTPS_PROXY"), argv, NULL, SO_PROXY_TIMEOUT_MS);
+	ck_assert_msg(r == 0, "cannot start mtps-proxy: %d", r);
 }

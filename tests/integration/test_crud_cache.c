@@ -63,60 +63,79 @@ static void through(struct pair *p, const char *method, const char *path, const 
 			      path, xc ? xc : "(none)", xcache);
 }
 
-/* GET <path>: checks the user's name and version; returns nothing. */
-static void read_user(struct pair *p, const char *path, const char *xcache, const char *name,
-		      int64_t version)
+/* through(), the reply not needed further. */
+static void exchange(struct pair *p, const char *method, const char *path, const char *body,
+		   long status)
+{
+	struct http_reply r;
+
+	through(p, method, path, body, status, NULL, &r);
+	http_reply_free(&r);
+}
+
+/* through(), and the reply's body as JSON (the caller puts it). */
+static struct json_object *through_json(struct pair *p, const char *method, const char *path,
+					const char *body, long status, const char *xcache)
 {
 	struct http_reply r;
 	struct json_object *o;
 
-	through(p, "GET", path, NULL, 200, xcache, &r);
+	through(p, method, path, body, status, xcache, &r);
 	o = expect_json(&r);
+	http_reply_free(&r);
+	return o;
+}
+
+/* The integer member <key> of the JSON answer to through(). */
+static int64_t through_jint(struct pair *p, const char *method, const char *path,
+			    const char *body, long status, const char *xcache, const char *key)
+{
+	struct json_object *o = through_json(p, method, path, body, status, xcache);
+	int64_t v = expect_jint(o, key);
+
+	json_object_put(o);
+	return v;
+}
+
+/* GET <path>, which is <xcache>: the user's name and version. */
+static void read_user(struct pair *p, const char *path, const char *xcache, const char *name,
+		      int64_t version)
+{
+	struct json_object *o = through_json(p, "GET", path, NULL, 200, xcache);
+
 	ck_assert_msg(strcmp(expect_jstr(o, "name"), name) == 0 &&
 		      expect_jint(o, "version") == version,
-		      "GET %s (X-Cache %s): %s, want name %s version %" PRId64, path,
-		      http_reply_header(&r, "X-Cache"), r.body, name, version);
+		      "GET %s (X-Cache %s): %s, want name %s version %" PRId64, path, xcache,
+		      json_object_to_json_string(o), name, version);
 	json_object_put(o);
-	http_reply_free(&r);
 }
 
 /* §4.4 through the whole stack: create, read twice (MISS, HIT), PUT, read the new version
  * (never the old), PATCH, read, DELETE, read: 404. */
 START_TEST(test_crud_through_cache)
 {
-	struct http_reply r;
-	struct json_object *o;
 	char path[64];
 	struct pair p;
 	int64_t id;
 
 	pair_start(&p);
-	through(&p, "POST", "/api/users", "{\"name\":\"Ada\",\"email\":\"ada@example.org\"}", 201,
-		NULL, &r);
-	o = expect_json(&r);
-	id = expect_jint(o, "id");
-	json_object_put(o);
-	http_reply_free(&r);
+	id = through_jint(&p, "POST", "/api/users",
+			  "{\"name\":\"Ada\",\"email\":\"ada@example.org\"}", 201, NULL, "id");
 	snprintf(path, sizeof(path), "/api/users/%" PRId64, id);
 
 	read_user(&p, path, "MISS", "Ada", 1);
 	read_user(&p, path, "HIT", "Ada", 1);
 
-	through(&p, "PUT", path, "{\"name\":\"Ada L\",\"email\":\"ada@example.org\"}", 200, NULL,
-		&r);
-	http_reply_free(&r);
+	exchange(&p, "PUT", path, "{\"name\":\"Ada L\",\"email\":\"ada@example.org\"}", 200);
 	read_user(&p, path, "MISS", "Ada L", 2);
 	read_user(&p, path, "HIT", "Ada L", 2);
 
-	through(&p, "PATCH", path, "{\"name\":\"Ada Lovelace\"}", 200, NULL, &r);
-	http_reply_free(&r);
+	exchange(&p, "PATCH", path, "{\"name\":\"Ada Lovelace\"}", 200);
 	read_user(&p, path, "MISS", "Ada Lovelace", 3);
 	read_user(&p, path, "HIT", "Ada Lovelace", 3);
 
-	through(&p, "DELETE", path, NULL, 204, NULL, &r);
-	http_reply_free(&r);
-	through(&p, "GET", path, NULL, 404, NULL, &r);
-	http_reply_free(&r);
+	exchange(&p, "DELETE", path, NULL, 204);
+	exchange(&p, "GET", path, NULL, 404);
 	pair_stop(&p);
 }
 END_TEST
@@ -125,27 +144,14 @@ END_TEST
  * at once. */
 START_TEST(test_crud_list_invalidated_by_post)
 {
-	struct http_reply r;
-	struct json_object *o;
 	int64_t before, after;
 	struct pair p;
 
 	pair_start(&p);
-	through(&p, "GET", "/api/users", NULL, 200, "MISS", &r);
-	http_reply_free(&r);
-	through(&p, "GET", "/api/users", NULL, 200, "HIT", &r);
-	o = expect_json(&r);
-	before = expect_jint(o, "total");
-	json_object_put(o);
-	http_reply_free(&r);
-	through(&p, "POST", "/api/users", "{\"name\":\"Bob\",\"email\":\"bob@example.org\"}", 201,
-		NULL, &r);
-	http_reply_free(&r);
-	through(&p, "GET", "/api/users", NULL, 200, "MISS", &r);
-	o = expect_json(&r);
-	after = expect_jint(o, "total");
-	json_object_put(o);
-	http_reply_free(&r);
+	through_jint(&p, "GET", "/api/users", NULL, 200, "MISS", "total");
+	before = through_jint(&p, "GET", "/api/users", NULL, 200, "HIT", "total");
+	exchange(&p, "POST", "/api/users", "{\"name\":\"Bob\",\"email\":\"bob@example.org\"}", 201);
+	after = through_jint(&p, "GET", "/api/users", NULL, 200, "MISS", "total");
 	ck_assert_msg(after == before + 1, "total %" PRId64 " after a POST, %" PRId64 " before",
 		      after, before);
 	pair_stop(&p);

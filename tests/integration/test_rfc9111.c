@@ -67,23 +67,31 @@ struct fx {
 	struct proc p;
 };
 
+static void step(struct fx *f, const char *method, const char *path, const char *const *h,
+		 long status, const char *xcache, const char *body, struct http_reply *keep);
+
+/* Starts a scripted origin and a proxy in front of it, with <extra> arguments (may be NULL). */
 static void fx_start(struct fx *f, const char *const *extra)
 {
-	char be[32];
-	/* no health checks (they would be counted as requests), and no ejection */
-	const char *args[40] = { "--listen", "127.0.0.1:0", "--backend", be, "--threads", "4",
-				 "--health-interval", "0", "--fall", "100",
-				 "--upstream-timeout", "20" };
-	size_t n = 12;
-	int r;
+	static const char *const args[] = { "--threads", "4", "--upstream-timeout", "20", NULL };
 
 	f->o = so_start();
-	snprintf(be, sizeof(be), "127.0.0.1:%d", so_port(f->o));
-	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(args) - 1; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	r = proc_start(&f->p, getenv("MTPS_PROXY"), args, NULL, TIMEOUT_MS);
-	ck_assert_msg(r == 0, "cannot start mtps-proxy: %d", r);
+	so_proxy_start(f->o, &f->p, args, extra);
+}
+
+/* fx_start(), with /s answering <status>, <fields> and "s########". */
+static void fx_start_route(struct fx *f, const char *const *extra, int status,
+			   const char *fields)
+{
+	fx_start(f, extra);
+	so_set(f->o, "/s", status, fields, "s########");
+}
+
+/* fx_start_route() with 200, then a first GET /s: a MISS, "s00000001". */
+static void fx_start_fetched(struct fx *f, const char *const *extra, const char *fields)
+{
+	fx_start_route(f, extra, 200, fields);
+	step(f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
 }
 
 static void fx_stop(struct fx *f)
@@ -173,6 +181,110 @@ static void expect_count(struct fx *f, const char *path, unsigned want, const ch
 		      path, want);
 }
 
+/* What the second of two GETs must be: a HIT of what the first stored... */
+#define STORED "HIT"
+/* ...or (any other X-Cache set) a request that reached the origin again. */
+#define NOT_STORED "MISS|BYPASS"
+
+/* GET <path> (with <h>) twice: a MISS that reaches the origin, then a HIT that does not;
+ * both <status> and <body> (when not NULL). The HIT goes to *hit (the caller frees it) when
+ * not NULL. */
+static void expect_stored(struct fx *f, const char *path, const char *const *h, long status,
+			  const char *body, const char *what, struct http_reply *hit)
+{
+	unsigned before = so_count(f->o, path);
+
+	step(f, "GET", path, h, status, "MISS", body, NULL);
+	step(f, "GET", path, h, status, STORED, body, hit);
+	expect_count(f, path, before + 1, what);
+}
+
+/* GET <path> twice, both reaching the origin: a MISS with the body "<tag>" and the serial
+ * of the request, then one whose X-Cache is among <again> with the next serial. */
+static void expect_not_stored(struct fx *f, const char *path, long status, const char *tag,
+			      const char *again, const char *what)
+{
+	unsigned before = so_count(f->o, path);
+
+	step(f, "GET", path, NULL, status, "MISS", fmt("%s%08u", tag, before + 1), NULL);
+	step(f, "GET", path, NULL, status, again, fmt("%s%08u", tag, before + 2), NULL);
+	expect_count(f, path, before + 2, what);
+}
+
+/* A proxy (with <args>) in front of an origin whose /s answers <status> and <fields>; GET /s
+ * twice: the second is <again>, STORED or not (NOT_STORED, or another X-Cache set). */
+static void fetch_twice(const char *const *args, int status, const char *fields,
+			const char *again)
+{
+	bool no_body = status == 204;
+	struct fx f;
+
+	fx_start_route(&f, args, status, fields);
+	if (strcmp(again, STORED) == 0)
+		expect_stored(&f, "/s", NULL, status, no_body ? "" : "s00000001", fields, NULL);
+	else
+		expect_not_stored(&f, "/s", status, "s", again, fields);
+	fx_stop(&f);
+}
+
+/* GETs <path> until a HIT comes (a background fetch landed), into *r. Until then, each
+ * answer is STALE with <stale_body> when that is not NULL. */
+static void poll_until_hit(struct fx *f, const char *path, const char *stale_body,
+			   struct http_reply *r)
+{
+	for (int i = 0;; i++) {
+		req(f, "GET", path, NULL, r);
+		if (x_cache_is(r, "HIT"))
+			return;
+		if (stale_body)
+			ck_assert_msg(x_cache_is(r, "STALE") && strcmp(r->body, stale_body) == 0,
+				      "while revalidating: X-Cache %s, body %s", hdr(r, "X-Cache"),
+				      r->body);
+		ck_assert_msg(i < 1000, "the background revalidation never landed");
+		http_reply_free(r);
+		nap_ms(10);
+	}
+}
+
+/* GET /s with <h>: a HIT of "s00000001"; the origin still saw one request for /s. */
+static void expect_hit(struct fx *f, const char *const *h, const char *what)
+{
+	step(f, "GET", "/s", h, 200, "HIT", "s00000001", NULL);
+	expect_count(f, "/s", 1, what);
+}
+
+/* GET /s with <h>: 200 (<body> when not NULL), and the request reached the origin: it saw
+ * <count> for /s after it. */
+static void expect_forwarded(struct fx *f, const char *const *h, const char *body,
+			     unsigned count, const char *what)
+{
+	step(f, "GET", "/s", h, 200, NULL, body, NULL);
+	expect_count(f, "/s", count, what);
+}
+
+/* Holds the origin's answers (so_hold()) and adds <n> GET <path> to a new batch of
+ * concurrent requests, for the caller to run and free. */
+static struct http_batch *held_batch(struct fx *f, const char *path, int n)
+{
+	struct http_batch *b = http_batch_new();
+
+	so_hold(f->o, true);
+	for (int i = 0; i < n; i++)
+		http_batch_add(b, "GET", proc_url(&f->p, path), NULL, NULL);
+	return b;
+}
+
+/* GET /s: the error reaches the client, a status in lo..hi (no stale response). */
+static void expect_error_status(struct fx *f, long lo, long hi, const char *what)
+{
+	struct http_reply r;
+
+	req(f, "GET", "/s", NULL, &r);
+	ck_assert_msg(r.status >= lo && r.status <= hi, "%s: %ld (X-Cache %s, body %.40s)", what,
+		      r.status, hdr(&r, "X-Cache"), r.body);
+	http_reply_free(&r);
+}
+
 /* ---- Cache-Status (RFC 9211), parsed loosely ---------------------------------------------- */
 
 /* Our cache's member of Cache-Status (the last one, RFC 9211 §2), its parameters split on
@@ -245,6 +357,15 @@ static void expect_cs(const struct http_reply *r, const char *key, const char *v
 			      "want %s", hdr(r, "Cache-Status"), key, got ? got : "absent", value);
 }
 
+/* Our cache's member of Cache-Status is named <name>. */
+static void expect_cs_name(const struct http_reply *r, const char *name)
+{
+	char cs[16][256];
+
+	ck_assert_msg(cache_status(r, cs) > 0 && strcmp(cs[0], name) == 0,
+		      "Cache-Status \"%s\", want the cache %s", hdr(r, "Cache-Status"), name);
+}
+
 /* The ttl parameter, which must be there. */
 static long cs_ttl(const struct http_reply *r)
 {
@@ -287,12 +408,66 @@ static void expect_age(const struct http_reply *r, long lo, long hi)
 		      lo, hi);
 }
 
+/* Where a hit's Cache-Status ttl and Age must lie; no Age check when age_hi < 0. */
+struct hit_want {
+	long ttl_lo, ttl_hi, age_lo, age_hi;
+};
+
+#define TTL(lo, hi) ((struct hit_want){ (lo), (hi), 0, -1 })
+#define TTL_AGE(lo, hi, alo, ahi) ((struct hit_want){ (lo), (hi), (alo), (ahi) })
+
+/* expect_stored() for GET <path> (body <body>), its HIT as <want> says. */
+static void expect_fresh(struct fx *f, const char *path, const char *body, struct hit_want want)
+{
+	struct http_reply r;
+
+	expect_stored(f, path, NULL, 200, body, path, &r);
+	expect_ttl(&r, want.ttl_lo, want.ttl_hi);
+	if (want.age_hi >= 0)
+		expect_age(&r, want.age_lo, want.age_hi);
+	http_reply_free(&r);
+}
+
+/* A proxy (with <args>) in front of an origin whose /s answers 200 and <fresh>: stored,
+ * its HIT as <want> says; and, when <unusable> is not NULL, whose /z answers 200 and
+ * <unusable>: not stored. */
+static void fresh_and_unusable(const char *const *args, const char *fresh, struct hit_want want,
+			       const char *unusable)
+{
+	struct fx f;
+
+	fx_start_route(&f, args, 200, fresh);
+	expect_fresh(&f, "/s", "s00000001", want);
+	if (unusable) {
+		so_set(f.o, "/z", 200, unusable, "z########");
+		expect_not_stored(&f, "/z", 200, "z", NOT_STORED, unusable);
+	}
+	fx_stop(&f);
+}
+
 /* A stored response that is already stale, with a validator: max-age=10 and a Date 30 s
  * ago, ETag "v1". <cc> is its whole Cache-Control value. */
 static const char *stale_fields(const char *cc)
 {
 	return fmt("Cache-Control: %s\r\nETag: \"v1\"\r\nDate: %s\r\nX-Version: 1\r\n", cc,
 		   date_at(-30));
+}
+
+/* The fields of a 304 that makes the response with ETag "v1" fresh for <max_age> s. */
+static const char *fields_304(int max_age)
+{
+	return fmt("Cache-Control: max-age=%d\r\nETag: \"v1\"\r\n", max_age);
+}
+
+/* fx_start() with /s stale_fields(<cc>), stored by a first GET (a MISS, "s00000001"); a
+ * revalidation gets a 304 with fields_304(<max_age_304>), or a 200 when it is 0. */
+static void fx_start_stale(struct fx *f, const char *const *extra, const char *cc,
+			   int max_age_304)
+{
+	fx_start_route(f, extra, 200, stale_fields(cc));
+	if (max_age_304)
+		so_set_304(f->o, "/s", "\"v1\"", NULL, fields_304(max_age_304));
+	step(f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
 }
 
 /* =========================================================================================
@@ -307,16 +482,9 @@ static const int heuristic_statuses[] = { 200, 203, 204, 300, 301, 308, 404, 405
 START_TEST(test_store_heuristically_cacheable_status)
 {
 	int status = heuristic_statuses[_i];
-	const char *body = status == 204 ? "" : "s########";
-	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", status, fmt("Last-Modified: %s\r\nLocation: /elsewhere\r\n",
-				      date_at(-10 * DAY)), body);
-	step(&f, "GET", "/s", NULL, status, "MISS", status == 204 ? "" : "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, status, "HIT", status == 204 ? "" : "s00000001", NULL);
-	expect_count(&f, "/s", 1, "heuristically cacheable");
-	fx_stop(&f);
+	fetch_twice(NULL, status, fmt("Last-Modified: %s\r\nLocation: /elsewhere\r\n",
+				      date_at(-10 * DAY)), STORED);
 }
 END_TEST
 
@@ -326,16 +494,8 @@ static const int explicit_statuses[] = { 200, 203, 204, 300, 301, 302, 307, 308,
 /* §3: any final status with explicit freshness (max-age) is stored. */
 START_TEST(test_store_explicit_freshness_any_status)
 {
-	int status = explicit_statuses[_i];
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", status, "Cache-Control: max-age=60\r\nLocation: /elsewhere\r\n",
-	       status == 204 ? "" : "s########");
-	step(&f, "GET", "/s", NULL, status, "MISS", NULL, NULL);
-	step(&f, "GET", "/s", NULL, status, "HIT", status == 204 ? "" : "s00000001", NULL);
-	expect_count(&f, "/s", 1, "explicitly fresh");
-	fx_stop(&f);
+	fetch_twice(NULL, explicit_statuses[_i], "Cache-Control: max-age=60\r\n"
+		    "Location: /elsewhere\r\n", STORED);
 }
 END_TEST
 
@@ -345,46 +505,24 @@ static const int not_heuristic_statuses[] = { 302, 303, 307, 500, 503 };
  * of Last-Modified alone (no heuristic freshness for them). */
 START_TEST(test_heuristic_not_for_302)
 {
-	int status = not_heuristic_statuses[_i];
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", status, fmt("Last-Modified: %s\r\nLocation: /elsewhere\r\n",
-				      date_at(-10 * DAY)), "s########");
-	step(&f, "GET", "/s", NULL, status, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, status, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, "not heuristically cacheable");
-	fx_stop(&f);
+	fetch_twice(NULL, not_heuristic_statuses[_i], fmt("Last-Modified: %s\r\n"
+		    "Location: /elsewhere\r\n", date_at(-10 * DAY)), NOT_STORED);
 }
 END_TEST
 
 /* §3, §4.2.2: "public" makes a response heuristically cacheable whatever its status. */
 START_TEST(test_store_public_heuristic_302)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 302, fmt("Cache-Control: public\r\nLast-Modified: %s\r\n"
-				   "Location: /elsewhere\r\n", date_at(-10 * DAY)), "s########");
-	step(&f, "GET", "/s", NULL, 302, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 302, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "public 302");
-	fx_stop(&f);
+	fetch_twice(NULL, 302, fmt("Cache-Control: public\r\nLast-Modified: %s\r\n"
+				   "Location: /elsewhere\r\n", date_at(-10 * DAY)), STORED);
 }
 END_TEST
 
 /* §3.4 (contract): mtps never stores 206 Partial Content. */
 START_TEST(test_store_206_never)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 206, "Cache-Control: max-age=60\r\nContent-Range: bytes 0-8/100\r\n",
-	       "s########");
-	step(&f, "GET", "/s", NULL, 206, NULL, "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 206, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, "206");
-	fx_stop(&f);
+	fetch_twice(NULL, 206, "Cache-Control: max-age=60\r\nContent-Range: bytes 0-8/100\r\n",
+		    NOT_STORED);
 }
 END_TEST
 
@@ -401,15 +539,8 @@ static const char *const never_stored_cc[] = {
 /* §3, §5.2.2.5 no-store, §5.2.2.7 private (qualified or not: mtps stores neither). */
 START_TEST(test_store_no_store_private)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: %s\r\nX-User: alice\r\n", never_stored_cc[_i]),
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, never_stored_cc[_i]);
-	fx_stop(&f);
+	fetch_twice(NULL, 200, fmt("Cache-Control: %s\r\nX-User: alice\r\n", never_stored_cc[_i]),
+		    NOT_STORED);
 }
 END_TEST
 
@@ -417,17 +548,13 @@ END_TEST
  * ignore no-store (200); one whose status it does not know (299) is not stored. */
 START_TEST(test_store_must_understand)
 {
+	const char *cc = "Cache-Control: must-understand, no-store, max-age=60\r\n";
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: must-understand, no-store, max-age=60\r\n",
-	       "s########");
-	so_set(f.o, "/u", 299, "Cache-Control: must-understand, no-store, max-age=60\r\n",
-	       "u########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", NULL);
-	step(&f, "GET", "/u", NULL, 299, "MISS", "u00000001", NULL);
-	step(&f, "GET", "/u", NULL, 299, "MISS|BYPASS", "u00000002", NULL);
+	fx_start_route(&f, NULL, 200, cc);
+	so_set(f.o, "/u", 299, cc, "u########");
+	expect_stored(&f, "/s", NULL, 200, "s00000001", "must-understand, 200", NULL);
+	expect_not_stored(&f, "/u", 299, "u", NOT_STORED, "must-understand, 299");
 	fx_stop(&f);
 }
 END_TEST
@@ -439,8 +566,7 @@ START_TEST(test_store_head_miss_not_stored)
 	char line[128];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	step(&f, "HEAD", "/s", NULL, 200, "MISS", "", NULL);
 	so_last_line(f.o, "/s", line, sizeof(line));
 	ck_assert_str_eq(line, "HEAD /s HTTP/1.1");
@@ -458,15 +584,12 @@ START_TEST(test_store_authorization_refused)
 	const char *const *auth = H("Authorization: Basic dTpw");
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	step(&f, "GET", "/s", auth, 200, NULL, "s00000001", NULL);
 	step(&f, "GET", "/s", auth, 200, NULL, "s00000002", NULL);
-	step(&f, "GET", "/s", NULL, 200, NULL, "s00000003", NULL);
-	expect_count(&f, "/s", 3, "Authorization with max-age only");
 	/* §3.5 restricts what is stored, not what answers: mtps-proxy(8) serves the response
 	 * stored for a request without Authorization to one with it */
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000003", NULL);
+	expect_stored(&f, "/s", NULL, 200, "s00000003", "Authorization with max-age only", NULL);
 	step(&f, "GET", "/s", auth, 200, "HIT", "s00000003", NULL);
 	fx_stop(&f);
 }
@@ -485,10 +608,8 @@ START_TEST(test_store_authorization_allowed)
 	const char *const *auth = H("Authorization: Basic dTpw");
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: %s\r\n", auth_ok_cc[_i]), "s########");
-	step(&f, "GET", "/s", auth, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", auth, 200, "HIT", "s00000001", NULL);
+	fx_start_route(&f, NULL, 200, fmt("Cache-Control: %s\r\n", auth_ok_cc[_i]));
+	expect_stored(&f, "/s", auth, 200, "s00000001", auth_ok_cc[_i], NULL);
 	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", NULL);
 	expect_count(&f, "/s", 1, auth_ok_cc[_i]);
 	fx_stop(&f);
@@ -502,14 +623,10 @@ START_TEST(test_store_set_cookie_default)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nSet-Cookie: id=1; Path=/\r\n",
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\nSet-Cookie: id=1; Path=/\r\n");
+	expect_stored(&f, "/s", NULL, 200, "s00000001", "Set-Cookie, stored", &r);
 	ck_assert_str_eq(hdr(&r, "Set-Cookie"), "id=1; Path=/");
 	http_reply_free(&r);
-	expect_count(&f, "/s", 1, "Set-Cookie, stored");
 	fx_stop(&f);
 }
 END_TEST
@@ -519,14 +636,11 @@ START_TEST(test_store_set_cookie_refuse)
 {
 	struct fx f;
 
-	fx_start(&f, H("--set-cookie", "refuse"));
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nSet-Cookie: id=1\r\n", "s########");
+	fx_start_route(&f, H("--set-cookie", "refuse"), 200,
+		       "Cache-Control: max-age=60\r\nSet-Cookie: id=1\r\n");
 	so_set(f.o, "/plain", 200, "Cache-Control: max-age=60\r\n", "p########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	step(&f, "GET", "/plain", NULL, 200, "MISS", "p00000001", NULL);
-	step(&f, "GET", "/plain", NULL, 200, "HIT", "p00000001", NULL);
-	expect_count(&f, "/s", 2, "Set-Cookie with --set-cookie refuse");
+	expect_not_stored(&f, "/s", 200, "s", NOT_STORED, "Set-Cookie with --set-cookie refuse");
+	expect_stored(&f, "/plain", NULL, 200, "p00000001", "no Set-Cookie", NULL);
 	fx_stop(&f);
 }
 END_TEST
@@ -544,9 +658,7 @@ START_TEST(test_store_cut_body_never)
 		      "a cut body arrived as complete: %ld, %zu bytes", r.status, r.len);
 	http_reply_free(&r);
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "whole");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "whole", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "whole", NULL);
-	expect_count(&f, "/s", 2, "after a cut body");
+	expect_stored(&f, "/s", NULL, 200, "whole", "after a cut body", NULL);
 	fx_stop(&f);
 }
 END_TEST
@@ -561,8 +673,7 @@ START_TEST(test_store_get_only_head_from_get)
 	so_set(f.o, "POST /s", 200, "Cache-Control: max-age=60\r\n", "post########");
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nX-Kind: get\r\n", "get########");
 	step(&f, "POST", "/s", NULL, 200, NULL, NULL, NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS", "get00000002", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "get00000002", NULL);
+	expect_stored(&f, "/s", NULL, 200, "get00000002", "GET after POST", NULL);
 	step(&f, "HEAD", "/s", NULL, 200, "HIT", "", &r);
 	ck_assert_str_eq(hdr(&r, "X-Kind"), "get");
 	http_reply_free(&r);
@@ -576,15 +687,8 @@ END_TEST
  * used, so it is not stored: both GETs reach the origin. */
 START_TEST(test_store_stale_on_arrival_without_validator)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=10\r\nDate: %s\r\n", date_at(-30)),
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, "stale on arrival, no validator");
-	fx_stop(&f);
+	fetch_twice(NULL, 200, fmt("Cache-Control: max-age=10\r\nDate: %s\r\n", date_at(-30)),
+		    NOT_STORED);
 }
 END_TEST
 
@@ -594,8 +698,7 @@ START_TEST(test_store_key_host_and_target)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	so_set(f.o, "/s?a=1", 200, "Cache-Control: max-age=60\r\n", "q########");
 	step(&f, "GET", "/s", H("Host: WWW.Example.TEST"), 200, "MISS", "s00000001", NULL);
 	step(&f, "GET", "/s", H("Host: www.example.test"), 200, "HIT", "s00000001", NULL);
@@ -614,44 +717,17 @@ END_TEST
 /* §4.2.1: s-maxage wins over max-age in a shared cache. */
 START_TEST(test_freshness_s_maxage_over_max_age)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=0, s-maxage=60\r\n", "s########");
-	so_set(f.o, "/z", 200, "Cache-Control: s-maxage=0, max-age=60\r\n", "z########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_ttl(&r, 55, 60);
-	http_reply_free(&r);
-	step(&f, "GET", "/z", NULL, 200, "MISS", "z00000001", NULL);
-	step(&f, "GET", "/z", NULL, 200, "MISS|BYPASS", "z00000002", NULL);
-	expect_count(&f, "/s", 1, "s-maxage=60 over max-age=0");
-	expect_count(&f, "/z", 2, "s-maxage=0 over max-age=60");
-	fx_stop(&f);
+	fresh_and_unusable(NULL, "Cache-Control: max-age=0, s-maxage=60\r\n", TTL(55, 60),
+			   "Cache-Control: s-maxage=0, max-age=60\r\n");
 }
 END_TEST
 
 /* §4.2.1: max-age wins over Expires. */
 START_TEST(test_freshness_max_age_over_expires)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nExpires: %s\r\n",
-				   date_at(-3600)), "s########");
-	so_set(f.o, "/z", 200, fmt("Cache-Control: max-age=0\r\nExpires: %s\r\n",
-				   date_at(3600)), "z########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_ttl(&r, 55, 60);
-	http_reply_free(&r);
-	step(&f, "GET", "/z", NULL, 200, "MISS", "z00000001", NULL);
-	step(&f, "GET", "/z", NULL, 200, "MISS|BYPASS", "z00000002", NULL);
-	expect_count(&f, "/s", 1, "max-age=60, Expires in the past");
-	expect_count(&f, "/z", 2, "max-age=0, Expires in the future");
-	fx_stop(&f);
+	fresh_and_unusable(NULL, fmt("Cache-Control: max-age=60\r\nExpires: %s\r\n",
+				     date_at(-3600)), TTL(55, 60),
+			   fmt("Cache-Control: max-age=0\r\nExpires: %s\r\n", date_at(3600)));
 }
 END_TEST
 
@@ -660,24 +736,9 @@ END_TEST
  * ago, Expires 40 s ago: stale. */
 START_TEST(test_freshness_expires_minus_date)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Date: %s\r\nExpires: %s\r\n", date_at(-30), date_at(30)),
-	       "s########");
-	so_set(f.o, "/z", 200, fmt("Date: %s\r\nExpires: %s\r\n", date_at(-100), date_at(-40)),
-	       "z########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_ttl(&r, 25, 30);
-	expect_age(&r, 30, 35);
-	http_reply_free(&r);
-	step(&f, "GET", "/z", NULL, 200, "MISS", "z00000001", NULL);
-	step(&f, "GET", "/z", NULL, 200, "MISS|BYPASS", "z00000002", NULL);
-	expect_count(&f, "/s", 1, "Expires - Date = 60, age 30");
-	expect_count(&f, "/z", 2, "Expires - Date = 60, age 100");
-	fx_stop(&f);
+	fresh_and_unusable(NULL, fmt("Date: %s\r\nExpires: %s\r\n", date_at(-30), date_at(30)),
+			   TTL_AGE(25, 30, 30, 35),
+			   fmt("Date: %s\r\nExpires: %s\r\n", date_at(-100), date_at(-40)));
 }
 END_TEST
 
@@ -690,15 +751,8 @@ static const char *const invalid_expires[] = {
 /* §5.3: an invalid Expires (e.g. "0") means already expired. */
 START_TEST(test_freshness_invalid_expires)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Expires: %s\r\nLast-Modified: %s\r\n", invalid_expires[_i],
-				   date_at(-10 * DAY)), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS|REVALIDATED", "s00000002", NULL);
-	expect_count(&f, "/s", 2, invalid_expires[_i]);
-	fx_stop(&f);
+	fetch_twice(NULL, 200, fmt("Expires: %s\r\nLast-Modified: %s\r\n", invalid_expires[_i],
+				   date_at(-10 * DAY)), "MISS|BYPASS|REVALIDATED");
 }
 END_TEST
 
@@ -706,20 +760,13 @@ END_TEST
  * --heuristic-max (default 1 day): 10 days -> 86400; 1000 s -> 100. */
 START_TEST(test_freshness_heuristic_last_modified)
 {
-	struct http_reply r;
 	struct fx f;
 
 	fx_start(&f, NULL);
 	so_set(f.o, "/old", 200, fmt("Last-Modified: %s\r\n", date_at(-10 * DAY)), "o########");
 	so_set(f.o, "/new", 200, fmt("Last-Modified: %s\r\n", date_at(-1000)), "n########");
-	step(&f, "GET", "/old", NULL, 200, "MISS", "o00000001", NULL);
-	step(&f, "GET", "/old", NULL, 200, "HIT", "o00000001", &r);
-	expect_ttl(&r, DAY - 10, DAY);
-	http_reply_free(&r);
-	step(&f, "GET", "/new", NULL, 200, "MISS", "n00000001", NULL);
-	step(&f, "GET", "/new", NULL, 200, "HIT", "n00000001", &r);
-	expect_ttl(&r, 90, 100);
-	http_reply_free(&r);
+	expect_fresh(&f, "/old", "o00000001", TTL(DAY - 10, DAY));
+	expect_fresh(&f, "/new", "n00000001", TTL(90, 100));
 	fx_stop(&f);
 }
 END_TEST
@@ -727,16 +774,8 @@ END_TEST
 /* Contract: --heuristic-max caps heuristic freshness. */
 START_TEST(test_freshness_heuristic_max)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, H("--heuristic-max", "50"));
-	so_set(f.o, "/old", 200, fmt("Last-Modified: %s\r\n", date_at(-10 * DAY)), "o########");
-	step(&f, "GET", "/old", NULL, 200, "MISS", "o00000001", NULL);
-	step(&f, "GET", "/old", NULL, 200, "HIT", "o00000001", &r);
-	expect_ttl(&r, 40, 50);
-	http_reply_free(&r);
-	fx_stop(&f);
+	fresh_and_unusable(H("--heuristic-max", "50"), fmt("Last-Modified: %s\r\n",
+			   date_at(-10 * DAY)), TTL(40, 50), NULL);
 }
 END_TEST
 
@@ -744,22 +783,8 @@ END_TEST
  * and the hit's Age starts at 30. max-age=10 with Age: 20 is stale on arrival. */
 START_TEST(test_freshness_age_field)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=100\r\nAge: 30\r\n", "s########");
-	so_set(f.o, "/z", 200, "Cache-Control: max-age=10\r\nAge: 20\r\n", "z########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_age(&r, 30, 35);
-	expect_ttl(&r, 65, 70);
-	http_reply_free(&r);
-	step(&f, "GET", "/z", NULL, 200, "MISS", "z00000001", NULL);
-	step(&f, "GET", "/z", NULL, 200, "MISS|BYPASS", "z00000002", NULL);
-	expect_count(&f, "/s", 1, "max-age=100, Age: 30");
-	expect_count(&f, "/z", 2, "max-age=10, Age: 20");
-	fx_stop(&f);
+	fresh_and_unusable(NULL, "Cache-Control: max-age=100\r\nAge: 30\r\n",
+			   TTL_AGE(65, 70, 30, 35), "Cache-Control: max-age=10\r\nAge: 20\r\n");
 }
 END_TEST
 
@@ -767,18 +792,8 @@ END_TEST
  * ago is served with Age >= 30. */
 START_TEST(test_freshness_age_from_date)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=100\r\nDate: %s\r\n", date_at(-30)),
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_age(&r, 30, 35);
-	expect_ttl(&r, 65, 70);
-	http_reply_free(&r);
-	fx_stop(&f);
+	fresh_and_unusable(NULL, fmt("Cache-Control: max-age=100\r\nDate: %s\r\n", date_at(-30)),
+			   TTL_AGE(65, 70, 30, 35), NULL);
 }
 END_TEST
 
@@ -786,15 +801,8 @@ END_TEST
  * or a wrapped negative number. */
 START_TEST(test_freshness_age_overflow)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nAge: 99999999999999999999\r\n",
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, "Age: 99999999999999999999");
-	fx_stop(&f);
+	fetch_twice(NULL, 200, "Cache-Control: max-age=60\r\nAge: 99999999999999999999\r\n",
+		    NOT_STORED);
 }
 END_TEST
 
@@ -802,18 +810,8 @@ END_TEST
  * (Date an hour in the future) does not make the age negative nor the response fresher. */
 START_TEST(test_freshness_date_in_future)
 {
-	struct http_reply r;
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nDate: %s\r\n", date_at(3600)),
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", &r);
-	expect_age(&r, 0, 5);
-	expect_ttl(&r, 55, 60);
-	http_reply_free(&r);
-	fx_stop(&f);
+	fresh_and_unusable(NULL, fmt("Cache-Control: max-age=60\r\nDate: %s\r\n", date_at(3600)),
+			   TTL_AGE(55, 60, 0, 5), NULL);
 }
 END_TEST
 
@@ -836,14 +834,7 @@ static const char *const cc_fresh_forms[] = {
 /* §5.2: these forms all mean "fresh for 60 s": the second GET is a HIT. */
 START_TEST(test_cc_parse_fresh_forms)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, cc_fresh_forms[_i], "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, cc_fresh_forms[_i]);
-	fx_stop(&f);
+	fetch_twice(NULL, 200, cc_fresh_forms[_i], STORED);
 }
 END_TEST
 
@@ -866,14 +857,7 @@ static const char *const cc_unusable_forms[] = {
  * both GETs reach the origin. */
 START_TEST(test_cc_parse_unusable_forms)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, cc_unusable_forms[_i], "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, cc_unusable_forms[_i]);
-	fx_stop(&f);
+	fetch_twice(NULL, 200, cc_unusable_forms[_i], NOT_STORED);
 }
 END_TEST
 
@@ -881,16 +865,13 @@ END_TEST
  * §5.2.1 Request directives
  * ========================================================================================= */
 
-/* Stores a fresh response with ETag "v1" at /s (max-age=100, Age: 30, about 70 s left),
- * whose revalidation gets a 304; one request reached the origin. */
+/* fx_start(), then stores a fresh response with ETag "v1" at /s (max-age=100, Age: 30,
+ * about 70 s left), whose revalidation gets a 304; one request reached the origin. */
 static void store_fresh(struct fx *f)
 {
-	so_set(f->o, "/s", 200, "Cache-Control: max-age=100\r\nAge: 30\r\nETag: \"v1\"\r\n",
-	       "s########");
-	so_set_304(f->o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=100\r\nETag: \"v1\"\r\n");
-	step(f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(f, "GET", "/s", NULL, 200, "HIT", "s00000001", NULL);
-	expect_count(f, "/s", 1, "the stored response");
+	fx_start_route(f, NULL, 200, "Cache-Control: max-age=100\r\nAge: 30\r\nETag: \"v1\"\r\n");
+	so_set_304(f->o, "/s", "\"v1\"", NULL, fields_304(100));
+	expect_stored(f, "/s", NULL, 200, "s00000001", "the stored response", NULL);
 }
 
 /* §5.2.1.4: request no-cache: the stored response is not used without validation with the
@@ -900,7 +881,6 @@ START_TEST(test_req_no_cache)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
 	store_fresh(&f);
 	step(&f, "GET", "/s", H("Cache-Control: no-cache"), 200, NULL, "s00000001", &r);
 	expect_count(&f, "/s", 2, "request no-cache");
@@ -917,13 +897,10 @@ START_TEST(test_req_pragma)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
 	store_fresh(&f);
-	step(&f, "GET", "/s", H("Pragma: no-cache", "Cache-Control: max-age=3600"), 200, "HIT",
-	     "s00000001", NULL);
-	expect_count(&f, "/s", 1, "Pragma with Cache-Control");
-	step(&f, "GET", "/s", H("Pragma: no-cache"), 200, NULL, "s00000001", NULL);
-	expect_count(&f, "/s", 2, "Pragma: no-cache alone");
+	expect_hit(&f, H("Pragma: no-cache", "Cache-Control: max-age=3600"),
+		   "Pragma with Cache-Control");
+	expect_forwarded(&f, H("Pragma: no-cache"), "s00000001", 2, "Pragma: no-cache alone");
 	fx_stop(&f);
 }
 END_TEST
@@ -936,13 +913,11 @@ START_TEST(test_req_no_store)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	step(&f, "GET", "/s", H("Cache-Control: no-store"), 200, "MISS", "s00000001", &r);
 	expect_cs(&r, "stored", NULL);
 	http_reply_free(&r);
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000002", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000002", NULL);
+	expect_stored(&f, "/s", NULL, 200, "s00000002", "request no-store", NULL);
 	/* §5.2.1.5: "if a request containing this directive is satisfied from a cache, the
 	 * no-store request directive does not apply to the already stored response" */
 	step(&f, "GET", "/s", H("Cache-Control: no-store"), 200, "HIT", "s00000002", NULL);
@@ -956,14 +931,10 @@ START_TEST(test_req_max_age)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
 	store_fresh(&f);	/* age about 30 */
-	step(&f, "GET", "/s", H("Cache-Control: max-age=60"), 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "request max-age=60, age 30");
-	step(&f, "GET", "/s", H("Cache-Control: max-age=10"), 200, NULL, NULL, NULL);
-	expect_count(&f, "/s", 2, "request max-age=10, age 30");
-	step(&f, "GET", "/s", H("Cache-Control: max-age=0"), 200, NULL, NULL, NULL);
-	expect_count(&f, "/s", 3, "request max-age=0");
+	expect_hit(&f, H("Cache-Control: max-age=60"), "request max-age=60, age 30");
+	expect_forwarded(&f, H("Cache-Control: max-age=10"), NULL, 2, "request max-age=10, age 30");
+	expect_forwarded(&f, H("Cache-Control: max-age=0"), NULL, 3, "request max-age=0");
 	fx_stop(&f);
 }
 END_TEST
@@ -975,10 +946,7 @@ START_TEST(test_req_max_stale)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);	/* stale by 20 s */
+	fx_start_stale(&f, NULL, "max-age=10", 60);	/* stale by 20 s */
 	step(&f, "GET", "/s", H("Cache-Control: max-stale=60"), 200, "STALE", "s00000001", &r);
 	expect_ttl(&r, -25, -20);
 	expect_cs(&r, "hit", "");
@@ -997,12 +965,10 @@ START_TEST(test_req_min_fresh)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
 	store_fresh(&f);	/* about 70 s left */
-	step(&f, "GET", "/s", H("Cache-Control: min-fresh=10"), 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "min-fresh=10, 70 s left");
-	step(&f, "GET", "/s", H("Cache-Control: min-fresh=90"), 200, NULL, "s00000001", NULL);
-	expect_count(&f, "/s", 2, "min-fresh=90, 70 s left");
+	expect_hit(&f, H("Cache-Control: min-fresh=10"), "min-fresh=10, 70 s left");
+	expect_forwarded(&f, H("Cache-Control: min-fresh=90"), "s00000001", 2,
+			 "min-fresh=90, 70 s left");
 	fx_stop(&f);
 }
 END_TEST
@@ -1014,8 +980,7 @@ START_TEST(test_req_only_if_cached)
 	const char *const *oic = H("Cache-Control: only-if-cached");
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	so_set(f.o, "/stale", 200, stale_fields("max-age=10"), "t########");
 	step(&f, "GET", "/s", oic, 504, NULL, NULL, NULL);
 	expect_count(&f, "/s", 0, "only-if-cached, nothing stored");
@@ -1039,15 +1004,12 @@ END_TEST
 /* §5.2.2.4: response no-cache: stored, but validated with the origin on every use. */
 START_TEST(test_resp_no_cache)
 {
+	const char *cc = "Cache-Control: no-cache, max-age=60\r\nETag: \"v1\"\r\n";
 	char inm[256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: no-cache, max-age=60\r\nETag: \"v1\"\r\n",
-	       "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: no-cache, max-age=60\r\n"
-		   "ETag: \"v1\"\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, cc);
+	so_set_304(f.o, "/s", "\"v1\"", NULL, cc);
 	step(&f, "GET", "/s", NULL, 200, "REVALIDATED", "s00000001", NULL);
 	ck_assert_int_eq(so_last_field(f.o, "/s", "If-None-Match", inm, sizeof(inm)), 1);
 	ck_assert_str_eq(inm, "\"v1\"");
@@ -1064,9 +1026,8 @@ START_TEST(test_resp_no_cache_field)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60, no-cache=\"X-Secret\"\r\n"
-	       "X-Secret: s3cret\r\nX-Other: fine\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60, no-cache=\"X-Secret\"\r\n"
+		       "X-Secret: s3cret\r\nX-Other: fine\r\n");
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", &r);
 	ck_assert_str_eq(hdr(&r, "X-Secret"), "s3cret");
 	http_reply_free(&r);
@@ -1093,14 +1054,11 @@ START_TEST(test_resp_must_revalidate_origin_down)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields(revalidate_cc[_i]), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, revalidate_cc[_i], 0);
 	so_down(f.o);
 	step(&f, "GET", "/s", NULL, 504, NULL, NULL, NULL);
 	step(&f, "GET", "/s", H("Cache-Control: max-stale=600"), 504, NULL, NULL, NULL);
 	step(&f, "GET", "/s", H("Cache-Control: stale-if-error=600"), 504, NULL, NULL, NULL);
-	so_up(f.o);
 	fx_stop(&f);
 }
 END_TEST
@@ -1111,10 +1069,7 @@ START_TEST(test_resp_must_revalidate_beats_max_stale)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields(revalidate_cc[_i]), "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, revalidate_cc[_i], 60);
 	step(&f, "GET", "/s", H("Cache-Control: max-stale=600"), 200, "REVALIDATED", "s00000001",
 	     NULL);
 	expect_count(&f, "/s", 2, revalidate_cc[_i]);
@@ -1128,15 +1083,11 @@ START_TEST(test_resp_immutable)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60, immutable\r\nETag: \"v1\"\r\n",
-	       "s########");
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=60, immutable\r\nETag: \"v1\"\r\n");
 	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=60, immutable\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", H("Cache-Control: max-age=0"), 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "immutable, request max-age=0");
-	step(&f, "GET", "/s", H("Cache-Control: no-cache"), 200, NULL, "s00000001", NULL);
-	expect_count(&f, "/s", 2, "immutable, request no-cache");
+	expect_hit(&f, H("Cache-Control: max-age=0"), "immutable, request max-age=0");
+	expect_forwarded(&f, H("Cache-Control: no-cache"), "s00000001", 2,
+			 "immutable, request no-cache");
 	fx_stop(&f);
 }
 END_TEST
@@ -1179,9 +1130,7 @@ START_TEST(test_vary_variants_side_by_side)
 	char seen[256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nVary: Accept-Encoding\r\n",
-	       "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\nVary: Accept-Encoding\r\n");
 	step(&f, "GET", "/s", gz, 200, "MISS", "s00000001", NULL);
 	so_last_field(f.o, "/s", "Accept-Encoding", seen, sizeof(seen));
 	ck_assert_str_eq(seen, "gzip");
@@ -1203,19 +1152,15 @@ START_TEST(test_vary_normalised)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nVary: ACCEPT-ENCODING , accept\r\n",
-	       "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n"
+		       "Vary: ACCEPT-ENCODING , accept\r\n");
 	step(&f, "GET", "/s", H("Accept-Encoding: gzip,deflate", "Accept: text/plain"), 200,
 	     "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", H("Accept-Encoding: gzip, deflate", "Accept: text/plain"), 200,
-	     "HIT", "s00000001", NULL);
-	step(&f, "GET", "/s", H("accept-encoding:  gzip ,  deflate ", "ACCEPT: text/plain"), 200,
-	     "HIT", "s00000001", NULL);
+	expect_hit(&f, H("Accept-Encoding: gzip, deflate", "Accept: text/plain"), "spaces");
+	expect_hit(&f, H("accept-encoding:  gzip ,  deflate ", "ACCEPT: text/plain"), "cases");
 	/* §4.1: "combining multiple header field lines with the same field name" */
-	step(&f, "GET", "/s", H("Accept-Encoding: gzip", "Accept-Encoding: deflate",
-				"Accept: text/plain"), 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "normalised Vary values");
+	expect_hit(&f, H("Accept-Encoding: gzip", "Accept-Encoding: deflate", "Accept: text/plain"),
+		   "two lines");
 	fx_stop(&f);
 }
 END_TEST
@@ -1223,14 +1168,7 @@ END_TEST
 /* §4.1: Vary: * never matches: the response is never reused. */
 START_TEST(test_vary_star)
 {
-	struct fx f;
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nVary: *\r\n", "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS|BYPASS", "s00000002", NULL);
-	expect_count(&f, "/s", 2, "Vary: *");
-	fx_stop(&f);
+	fetch_twice(NULL, 200, "Cache-Control: max-age=60\r\nVary: *\r\n", NOT_STORED);
 }
 END_TEST
 
@@ -1241,12 +1179,9 @@ START_TEST(test_vary_missing_field)
 	const char *const *fr = H("Accept-Language: fr");
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nVary: Accept-Language\r\n",
-	       "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\nVary: Accept-Language\r\n");
 	step(&f, "GET", "/s", fr, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000002", NULL);
-	step(&f, "GET", "/s", NULL, 200, "HIT", "s00000002", NULL);
+	expect_stored(&f, "/s", NULL, 200, "s00000002", "without the field", NULL);
 	step(&f, "GET", "/s", fr, 200, "HIT", "s00000001", NULL);
 	expect_count(&f, "/s", 2, "with and without the field");
 	fx_stop(&f);
@@ -1266,10 +1201,8 @@ START_TEST(test_validation_if_none_match_304_merge)
 	char inm[256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=600\r\nETag: \"v1\"\r\n"
-		   "X-Version: 2\r\n");
+	fx_start_route(&f, NULL, 200, stale_fields("max-age=10"));
+	so_set_304(f.o, "/s", "\"v1\"", NULL, fmt("%sX-Version: 2\r\n", fields_304(600)));
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", &r);
 	ck_assert_str_eq(hdr(&r, "X-Version"), "1");
 	http_reply_free(&r);
@@ -1362,10 +1295,8 @@ START_TEST(test_validation_if_modified_since)
 	struct fx f;
 
 	so_http_date(-3600, lm, sizeof(lm));
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=10\r\nLast-Modified: %s\r\n"
-				   "Date: %s\r\n", lm, date_at(-30)), "s########");
+	fx_start_route(&f, NULL, 200, fmt("Cache-Control: max-age=10\r\nLast-Modified: %s\r\n"
+					  "Date: %s\r\n", lm, date_at(-30)));
 	so_set_304(f.o, "/s", NULL, lm, "Cache-Control: max-age=600\r\n");
 	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
 	step(&f, "GET", "/s", NULL, 200, "REVALIDATED", "s00000001", NULL);
@@ -1414,13 +1345,10 @@ START_TEST(test_validation_client_if_none_match)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n", "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
 	expect_304_from_store(&f, "If-None-Match: \"v1\"");
 	expect_304_from_store(&f, "If-None-Match: \"zz\", \"v1\"");
-	step(&f, "GET", "/s", H("If-None-Match: \"other\""), 200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "client If-None-Match");
+	expect_hit(&f, H("If-None-Match: \"other\""), "client If-None-Match");
 	fx_stop(&f);
 }
 END_TEST
@@ -1433,16 +1361,11 @@ START_TEST(test_validation_client_if_modified_since)
 	struct fx f;
 
 	so_http_date(-3600, lm, sizeof(lm));
-
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nLast-Modified: %s\r\n"
-				   "ETag: \"v1\"\r\n", lm), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, fmt("Cache-Control: max-age=60\r\nLast-Modified: %s\r\n"
+				       "ETag: \"v1\"\r\n", lm));
 	expect_304_from_store(&f, fmt("If-Modified-Since: %s", lm));
 	expect_304_from_store(&f, fmt("If-Modified-Since: %s", date_at(-60)));
-	step(&f, "GET", "/s", H(fmt("If-Modified-Since: %s", date_at(-7200))), 200, "HIT",
-	     "s00000001", NULL);
-	expect_count(&f, "/s", 1, "client If-Modified-Since");
+	expect_hit(&f, H(fmt("If-Modified-Since: %s", date_at(-7200))), "client If-Modified-Since");
 	fx_stop(&f);
 }
 END_TEST
@@ -1452,9 +1375,7 @@ START_TEST(test_validation_weak_comparison)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: W/\"x\"\r\n", "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=60\r\nETag: W/\"x\"\r\n");
 	expect_304_from_store(&f, "If-None-Match: \"x\"");
 	expect_304_from_store(&f, "If-None-Match: W/\"x\"");
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: \"y\"\r\n", "s########");
@@ -1473,13 +1394,10 @@ START_TEST(test_validation_inm_overrides_ims)
 	struct fx f;
 
 	so_http_date(-3600, lm, sizeof(lm));
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, fmt("Cache-Control: max-age=60\r\nETag: \"v1\"\r\n"
-				   "Last-Modified: %s\r\n", lm), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", H("If-None-Match: \"other\"", fmt("If-Modified-Since: %s", lm)),
-	     200, "HIT", "s00000001", NULL);
-	expect_count(&f, "/s", 1, "If-None-Match with If-Modified-Since");
+	fx_start_fetched(&f, NULL, fmt("Cache-Control: max-age=60\r\nETag: \"v1\"\r\n"
+				       "Last-Modified: %s\r\n", lm));
+	expect_hit(&f, H("If-None-Match: \"other\"", fmt("If-Modified-Since: %s", lm)),
+		   "If-None-Match with If-Modified-Since");
 	fx_stop(&f);
 }
 END_TEST
@@ -1491,13 +1409,11 @@ START_TEST(test_validation_conditions_only_for_2xx)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=60\r\n");
+	step(&f, "GET", "/s", H("If-None-Match: \"x\""), 200, "HIT", "s00000001", NULL);
 	so_set(f.o, "/gone", 404, "Cache-Control: max-age=60\r\nETag: \"g\"\r\n", "gone");
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
 	step(&f, "GET", "/gone", NULL, 404, "MISS", "gone", NULL);
 	step(&f, "GET", "/gone", H("If-None-Match: \"g\""), 404, "HIT", "gone", NULL);
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
-	step(&f, "GET", "/s", H("If-None-Match: \"x\""), 200, "HIT", "s00000001", NULL);
 	expect_count(&f, "/gone", 1, "stored 404");
 	expect_count(&f, "/s", 1, "stored without ETag");
 	fx_stop(&f);
@@ -1509,9 +1425,7 @@ START_TEST(test_validation_if_none_match_star)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n", "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
 	expect_304_from_store(&f, "If-None-Match: *");
 	expect_count(&f, "/s", 1, "If-None-Match: *");
 	fx_stop(&f);
@@ -1525,9 +1439,7 @@ START_TEST(test_validation_client_conditional_on_stale)
 	char inm[256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, "max-age=10", 0);
 	/* the origin now has a new version: the client's "v1" no longer matches */
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=600\r\nETag: \"v2\"\r\n", "new########");
 	step(&f, "GET", "/s", H("If-None-Match: \"v1\""), 200, NULL, "new00000002", NULL);
@@ -1548,9 +1460,8 @@ START_TEST(test_validation_conditional_miss)
 	char inm[256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n", "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\nETag: \"v1\"\r\n");
+	so_set_304(f.o, "/s", "\"v1\"", NULL, fields_304(60));
 	step(&f, "GET", "/s", H("If-None-Match: \"v1\""), 304, NULL, "", NULL);
 	ck_assert_msg(so_last_field(f.o, "/s", "If-None-Match", inm, sizeof(inm)) == 0,
 		      "the proxy forwarded If-None-Match: %s on a miss", inm);
@@ -1572,14 +1483,13 @@ END_TEST
 
 static const char *const unsafe_methods[] = { "POST", "PUT", "DELETE", "PATCH", "FROB" };
 
-/* Stores GET /inv (max-age=60): MISS then HIT. */
-static void store_inv(struct fx *f, const char *const *h)
+/* fx_start(), with /inv answering max-age=60 and "inv########", stored by GETs with <h>
+ * (a MISS, then a HIT). */
+static void fx_start_inv(struct fx *f, const char *const *h)
 {
-	unsigned before = so_count(f->o, "GET /inv");
-
-	step(f, "GET", "/inv", h, 200, "MISS", NULL, NULL);
-	step(f, "GET", "/inv", h, 200, "HIT", NULL, NULL);
-	expect_count(f, "GET /inv", before + 1, "storing /inv");
+	fx_start(f, NULL);
+	so_set(f->o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	expect_stored(f, "/inv", h, 200, "inv00000001", "storing /inv", NULL);
 }
 
 /* §4.4: a 2xx to an unsafe (or unknown) method invalidates the target URI. */
@@ -1588,10 +1498,8 @@ START_TEST(test_invalidate_unsafe_method)
 	const char *m = unsafe_methods[_i];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	fx_start_inv(&f, NULL);
 	so_set(f.o, fmt("%s /inv", m), 200, "Cache-Control: no-store\r\n", "done");
-	store_inv(&f, NULL);
 	step(&f, m, "/inv", NULL, 200, NULL, "done", NULL);
 	step(&f, "GET", "/inv", NULL, 200, "MISS", "inv00000003", NULL);
 	expect_count(&f, "GET /inv", 2, m);
@@ -1607,15 +1515,13 @@ START_TEST(test_invalidate_location)
 	struct fx f;
 	char target[128];
 
-	fx_start(&f, NULL);
+	fx_start_inv(&f, NULL);
 	if (_i & 2)
 		snprintf(target, sizeof(target), "%s", proc_url(&f.p, "/inv"));
 	else
 		snprintf(target, sizeof(target), "/inv");
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
 	so_set(f.o, "POST /users", 201, fmt("%s: %s\r\nCache-Control: no-store\r\n", field,
 					    target), "made");
-	store_inv(&f, NULL);
 	step(&f, "POST", "/users", NULL, 201, NULL, "made", NULL);
 	step(&f, "GET", "/inv", NULL, 200, "MISS", "inv00000002", NULL);
 	ck_assert_msg(so_count(f.o, "GET /inv") == 2, "%s: %s did not invalidate", field, target);
@@ -1629,11 +1535,9 @@ START_TEST(test_invalidate_on_3xx)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	fx_start_inv(&f, NULL);
 	so_set(f.o, "/other", 200, "Cache-Control: max-age=60\r\n", "oth########");
 	so_set(f.o, "POST /inv", 303, "Location: /other\r\nCache-Control: no-store\r\n", "see");
-	store_inv(&f, NULL);
 	step(&f, "GET", "/other", NULL, 200, "MISS", "oth00000001", NULL);
 	step(&f, "POST", "/inv", NULL, 303, NULL, "see", NULL);
 	step(&f, "GET", "/inv", NULL, 200, "MISS", "inv00000003", NULL);
@@ -1648,12 +1552,10 @@ START_TEST(test_invalidate_only_target)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	fx_start_inv(&f, NULL);
 	so_set(f.o, "/inv2", 200, "Cache-Control: max-age=60\r\n", "two########");
 	so_set(f.o, "/inv/sub", 200, "Cache-Control: max-age=60\r\n", "sub########");
 	so_set(f.o, "POST /inv", 200, "Cache-Control: no-store\r\n", "done");
-	store_inv(&f, NULL);
 	step(&f, "GET", "/inv2", NULL, 200, "MISS", "two00000001", NULL);
 	step(&f, "GET", "/inv/sub", NULL, 200, "MISS", "sub00000001", NULL);
 	step(&f, "POST", "/inv", NULL, 200, NULL, "done", NULL);
@@ -1672,10 +1574,8 @@ START_TEST(test_invalidate_not_on_error)
 	int status = error_statuses[_i];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	fx_start_inv(&f, NULL);
 	so_set(f.o, "POST /inv", status, "Cache-Control: no-store\r\nLocation: /inv\r\n", "no");
-	store_inv(&f, NULL);
 	step(&f, "POST", "/inv", NULL, status, NULL, "no", NULL);
 	step(&f, "GET", "/inv", NULL, 200, "HIT", "inv00000001", NULL);
 	expect_count(&f, "GET /inv", 1, "after an error");
@@ -1689,11 +1589,9 @@ START_TEST(test_invalidate_not_other_host)
 	const char *const *other = H("Host: other.example");
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\n", "inv########");
+	fx_start_inv(&f, other);
 	so_set(f.o, "POST /users", 201, "Location: http://other.example/inv\r\n"
 	       "Content-Location: http://other.example/inv\r\nCache-Control: no-store\r\n", "ok");
-	store_inv(&f, other);
 	step(&f, "POST", "/users", NULL, 201, NULL, "ok", NULL);
 	step(&f, "GET", "/inv", other, 200, "HIT", "inv00000001", NULL);
 	expect_count(&f, "GET /inv", 1, "another host's Location");
@@ -1712,8 +1610,8 @@ START_TEST(test_invalidate_all_variants)
 	so_set(f.o, "/inv", 200, "Cache-Control: max-age=60\r\nVary: Accept-Encoding\r\n",
 	       "inv########");
 	so_set(f.o, "PUT /inv", 204, "", NULL);
-	store_inv(&f, gz);
-	store_inv(&f, id);
+	expect_stored(&f, "/inv", gz, 200, "inv00000001", "the gzip variant", NULL);
+	expect_stored(&f, "/inv", id, 200, "inv00000002", "the identity variant", NULL);
 	step(&f, "PUT", "/inv", NULL, 204, NULL, NULL, NULL);
 	step(&f, "GET", "/inv", gz, 200, "MISS", "inv00000004", NULL);
 	step(&f, "GET", "/inv", id, 200, "MISS", "inv00000005", NULL);
@@ -1732,8 +1630,8 @@ END_TEST
 START_TEST(test_swr_stale_at_once_one_revalidation)
 {
 	enum { CLIENTS = 8 };
-	struct http_batch *b = http_batch_new();
 	unsigned wait_ms = proc_wrapped() ? TIMEOUT_MS : 5000;
+	struct http_batch *b;
 	struct http_reply r;
 	int running, i;
 	struct fx f;
@@ -1743,9 +1641,7 @@ START_TEST(test_swr_stale_at_once_one_revalidation)
 	       "old########");
 	step(&f, "GET", "/s", NULL, 200, "MISS", "old00000001", NULL);
 	so_set(f.o, "/s", 200, "Cache-Control: max-age=600\r\nETag: \"v2\"\r\n", "new########");
-	so_hold(f.o, true);
-	for (i = 0; i < CLIENTS; i++)
-		http_batch_add(b, "GET", proc_url(&f.p, "/s"), NULL, NULL);
+	b = held_batch(&f, "/s", CLIENTS);
 	running = http_batch_run(b, wait_ms);
 	if (running) {
 		so_hold(f.o, false);
@@ -1766,17 +1662,8 @@ START_TEST(test_swr_stale_at_once_one_revalidation)
 	http_batch_free(b);
 	ck_assert_uint_eq(so_wait_count(f.o, "/s", 2, TIMEOUT_MS), 2);
 	so_hold(f.o, false);
-	/* poll until the background fetch is stored: STALE old until then, then HIT new */
-	for (i = 0;; i++) {
-		req(&f, "GET", "/s", NULL, &r);
-		if (x_cache_is(&r, "HIT"))
-			break;
-		ck_assert_msg(x_cache_is(&r, "STALE") && strcmp(r.body, "old00000001") == 0,
-			      "while revalidating: X-Cache %s, body %s", hdr(&r, "X-Cache"), r.body);
-		ck_assert_msg(i < 1000, "the background revalidation never landed");
-		http_reply_free(&r);
-		nap_ms(10);
-	}
+	/* until the background fetch is stored: STALE old, then HIT new */
+	poll_until_hit(&f, "/s", "old00000001", &r);
 	ck_assert_str_eq(r.body, "new00000002");
 	http_reply_free(&r);
 	expect_count(&f, "/s", 2, "8 clients within stale-while-revalidate");
@@ -1789,11 +1676,7 @@ START_TEST(test_swr_window_exceeded)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-while-revalidate=5"),
-	       "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=600\r\nETag: \"v1\"\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);	/* stale by 20 s */
+	fx_start_stale(&f, NULL, "max-age=10, stale-while-revalidate=5", 600);	/* stale by 20 s */
 	step(&f, "GET", "/s", NULL, 200, "REVALIDATED", "s00000001", NULL);
 	expect_count(&f, "/s", 2, "stale-while-revalidate=5, stale by 20 s");
 	fx_stop(&f);
@@ -1806,27 +1689,17 @@ START_TEST(test_swr_after_expiry)
 {
 	struct http_reply r;
 	time_t t0 = time(NULL);
-	int i;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=1, stale-while-revalidate=600\r\n"
-	       "ETag: \"v1\"\r\n", "s########");
-	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=600\r\nETag: \"v1\"\r\n");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_fetched(&f, NULL, "Cache-Control: max-age=1, stale-while-revalidate=600\r\n"
+			 "ETag: \"v1\"\r\n");
+	so_set_304(f.o, "/s", "\"v1\"", NULL, fields_304(600));
 	/* the Date has whole seconds: stale for sure 3 s after the request was sent */
 	while (time(NULL) < t0 + 3)
 		nap_ms(50);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", NULL);
 	ck_assert_uint_eq(so_wait_count(f.o, "/s", 2, TIMEOUT_MS), 2);
-	for (i = 0;; i++) {
-		req(&f, "GET", "/s", NULL, &r);
-		if (x_cache_is(&r, "HIT"))
-			break;
-		ck_assert_msg(i < 1000, "the background revalidation never landed");
-		http_reply_free(&r);
-		nap_ms(10);
-	}
+	poll_until_hit(&f, "/s", NULL, &r);
 	ck_assert_str_eq(r.body, "s00000001");
 	http_reply_free(&r);
 	expect_count(&f, "/s", 2, "after expiry");
@@ -1848,9 +1721,7 @@ START_TEST(test_sie_origin_down)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=600"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, "max-age=10, stale-if-error=600", 0);
 	so_down(f.o);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", &r);
 	expect_ttl(&r, -25, -20);
@@ -1858,7 +1729,6 @@ START_TEST(test_sie_origin_down)
 	expect_cs(&r, "hit", NULL);
 	ck_assert_int_eq(header_count(&r, "Age"), 1);
 	http_reply_free(&r);
-	so_up(f.o);
 	fx_stop(&f);
 }
 END_TEST
@@ -1871,9 +1741,7 @@ START_TEST(test_sie_origin_5xx)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=600"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, "max-age=10, stale-if-error=600", 0);
 	so_fail(f.o, error_5xx[_i]);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", &r);
 	expect_cs(&r, "fwd", "stale");	/* RFC 9211 §2.2, see test_sie_origin_down */
@@ -1891,12 +1759,9 @@ START_TEST(test_sie_origin_timeout)
 {
 	struct fx f;
 
-	fx_start(&f, H("--upstream-timeout", "1"));
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=600"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, H("--upstream-timeout", "1"), "max-age=10, stale-if-error=600", 0);
 	so_hold(f.o, true);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", NULL);
-	so_hold(f.o, false);
 	fx_stop(&f);
 }
 END_TEST
@@ -1904,21 +1769,14 @@ END_TEST
 /* RFC 5861 §4: beyond the window the error goes to the client (or the proxy's own 5xx). */
 START_TEST(test_sie_window_exceeded)
 {
-	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, stale-if-error=5"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);	/* stale by 20 s */
+	fx_start_stale(&f, NULL, "max-age=10, stale-if-error=5", 0);	/* stale by 20 s */
 	so_fail(f.o, 503);
 	step(&f, "GET", "/s", NULL, 503, NULL, NULL, NULL);
 	so_fail(f.o, 0);
 	so_down(f.o);
-	req(&f, "GET", "/s", NULL, &r);
-	ck_assert_msg(r.status >= 500 && r.status <= 504, "origin down, beyond the window: %ld "
-		      "(X-Cache %s)", r.status, hdr(&r, "X-Cache"));
-	http_reply_free(&r);
-	so_up(f.o);
+	expect_error_status(&f, 500, 504, "origin down, beyond the window");
 	fx_stop(&f);
 }
 END_TEST
@@ -1927,18 +1785,11 @@ END_TEST
  * response is not served when the origin fails. */
 START_TEST(test_sie_off_by_default)
 {
-	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, "max-age=10", 0);
 	so_down(f.o);
-	req(&f, "GET", "/s", NULL, &r);
-	ck_assert_msg(r.status >= 500 && r.status <= 504, "origin down, no stale-if-error: %ld "
-		      "(X-Cache %s)", r.status, hdr(&r, "X-Cache"));
-	http_reply_free(&r);
-	so_up(f.o);
+	expect_error_status(&f, 500, 504, "origin down, no stale-if-error");
 	fx_stop(&f);
 }
 END_TEST
@@ -1948,9 +1799,7 @@ START_TEST(test_sie_default_option)
 {
 	struct fx f;
 
-	fx_start(&f, H("--stale-if-error", "600"));
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, H("--stale-if-error", "600"), "max-age=10", 0);
 	so_down(f.o);
 	step(&f, "GET", "/s", NULL, 200, "STALE", "s00000001", NULL);
 	so_up(f.o);
@@ -1965,13 +1814,10 @@ START_TEST(test_sie_request_directive)
 {
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, NULL, "max-age=10", 0);
 	so_down(f.o);
 	step(&f, "GET", "/s", H("Cache-Control: stale-if-error=600"), 200, "STALE", "s00000001",
 	     NULL);
-	so_up(f.o);
 	fx_stop(&f);
 }
 END_TEST
@@ -1980,22 +1826,15 @@ END_TEST
  * --stale-if-error default: the origin's 503 (or a 504) reaches the client. */
 START_TEST(test_sie_must_revalidate_forbids)
 {
-	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, H("--stale-if-error", "600"));
-	so_set(f.o, "/s", 200, stale_fields("max-age=10, must-revalidate, stale-if-error=600"),
-	       "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", "s00000001", NULL);
+	fx_start_stale(&f, H("--stale-if-error", "600"),
+		       "max-age=10, must-revalidate, stale-if-error=600", 0);
 	so_fail(f.o, 503);
-	req(&f, "GET", "/s", NULL, &r);
-	ck_assert_msg(r.status == 503 || r.status == 504, "must-revalidate, origin 503: %ld "
-		      "(X-Cache %s, body %.40s)", r.status, hdr(&r, "X-Cache"), r.body);
-	http_reply_free(&r);
+	expect_error_status(&f, 503, 504, "must-revalidate, origin 503");
 	so_fail(f.o, 0);
 	so_down(f.o);
 	step(&f, "GET", "/s", NULL, 504, NULL, NULL, NULL);
-	so_up(f.o);
 	fx_stop(&f);
 }
 END_TEST
@@ -2009,14 +1848,11 @@ END_TEST
 START_TEST(test_status_miss_then_hit)
 {
 	struct http_reply r;
-	char cs[16][256];
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	step(&f, "GET", "/s", NULL, 200, "MISS", NULL, &r);
-	ck_assert_msg(cache_status(&r, cs) > 0 && strcmp(cs[0], "mtps") == 0,
-		      "Cache-Status \"%s\"", hdr(&r, "Cache-Status"));
+	expect_cs_name(&r, "mtps");
 	expect_cs(&r, "fwd", "uri-miss");
 	expect_cs(&r, "fwd-status", "200");
 	expect_cs(&r, "stored", "");
@@ -2024,8 +1860,7 @@ START_TEST(test_status_miss_then_hit)
 	expect_cs(&r, "key", NULL);
 	http_reply_free(&r);
 	step(&f, "GET", "/s", NULL, 200, "HIT", NULL, &r);
-	ck_assert_msg(cache_status(&r, cs) > 0 && strcmp(cs[0], "mtps") == 0,
-		      "Cache-Status \"%s\"", hdr(&r, "Cache-Status"));
+	expect_cs_name(&r, "mtps");
 	expect_cs(&r, "hit", "");
 	expect_cs(&r, "fwd", NULL);
 	expect_ttl(&r, 55, 60);
@@ -2038,22 +1873,20 @@ END_TEST
  * (hit-for-miss). */
 START_TEST(test_status_uncacheable_then_bypass)
 {
+	static const char *const outcome[] = { "MISS", "BYPASS" }, *const fwd[] = { "uri-miss",
+										  "bypass" };
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: no-store\r\n", "s########");
-	step(&f, "GET", "/s", NULL, 200, "MISS", NULL, &r);
-	expect_cs(&r, "fwd", "uri-miss");
-	expect_cs(&r, "fwd-status", "200");
-	expect_cs(&r, "stored", NULL);
-	http_reply_free(&r);
-	step(&f, "GET", "/s", NULL, 200, "BYPASS", NULL, &r);
-	expect_cs(&r, "fwd", "bypass");
-	expect_cs(&r, "fwd-status", "200");
-	expect_cs(&r, "stored", NULL);
-	expect_cs(&r, "hit", NULL);
-	http_reply_free(&r);
+	fx_start_route(&f, NULL, 200, "Cache-Control: no-store\r\n");
+	for (int i = 0; i < 2; i++) {
+		step(&f, "GET", "/s", NULL, 200, outcome[i], NULL, &r);
+		expect_cs(&r, "fwd", fwd[i]);
+		expect_cs(&r, "fwd-status", "200");
+		expect_cs(&r, "stored", NULL);
+		expect_cs(&r, "hit", NULL);
+		http_reply_free(&r);
+	}
 	fx_stop(&f);
 }
 END_TEST
@@ -2065,8 +1898,7 @@ START_TEST(test_status_bypass)
 	struct http_reply r;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	so_set(f.o, "POST /s", 201, "Cache-Control: no-store\r\n", "made");
 	step(&f, "POST", "/s", NULL, 201, "BYPASS", "made", &r);
 	expect_cs(&r, "fwd", "bypass");
@@ -2089,10 +1921,9 @@ START_TEST(test_range_requests)
 	char seen[128];
 	struct fx f;
 
-	fx_start(&f, NULL);
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
 	so_set(f.o, "/p", 206, "Cache-Control: max-age=60\r\nContent-Range: bytes 0-1/9\r\n",
 	       "p#");
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
 	step(&f, "GET", "/p", range, 206, "MISS", NULL, NULL);
 	ck_assert_int_eq(so_last_field(f.o, "/p", "Range", seen, sizeof(seen)), 1);
 	ck_assert_str_eq(seen, "bytes=0-1");
@@ -2109,15 +1940,12 @@ END_TEST
 START_TEST(test_status_collapsed)
 {
 	enum { CLIENTS = 4 };
-	struct http_batch *b = http_batch_new();
+	struct http_batch *b;
 	int collapsed = 0;
 	struct fx f;
 
-	fx_start(&f, NULL);
-	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\n", "s########");
-	so_hold(f.o, true);
-	for (int i = 0; i < CLIENTS; i++)
-		http_batch_add(b, "GET", proc_url(&f.p, "/s"), NULL, NULL);
+	fx_start_route(&f, NULL, 200, "Cache-Control: max-age=60\r\n");
+	b = held_batch(&f, "/s", CLIENTS);
 	for (int i = 0; i < TIMEOUT_MS / 10 && so_count(f.o, "/s") == 0; i++)
 		http_batch_run(b, 10);
 	ck_assert_uint_eq(so_count(f.o, "/s"), 1);
@@ -2144,16 +1972,13 @@ END_TEST
 START_TEST(test_status_key_and_name)
 {
 	struct http_reply r;
-	char cs[16][256];
 	const char *key;
 	struct fx f;
 
 	fx_start(&f, H("--cache-status-key", "--via-name", "edge1"));
 	so_set(f.o, "/s?q=1", 200, "Cache-Control: max-age=60\r\n", "s########");
-	step(&f, "GET", "/s?q=1", NULL, 200, "MISS", NULL, NULL);
-	step(&f, "GET", "/s?q=1", NULL, 200, "HIT", NULL, &r);
-	ck_assert_msg(cache_status(&r, cs) > 0 && strcmp(cs[0], "edge1") == 0,
-		      "Cache-Status \"%s\"", hdr(&r, "Cache-Status"));
+	expect_stored(&f, "/s?q=1", NULL, 200, "s00000001", "?q=1", &r);
+	expect_cs_name(&r, "edge1");
 	key = cs_param(&r, "key");
 	ck_assert_msg(key && key[0] == '"' && strstr(key, "/s?q=1"), "Cache-Status \"%s\"",
 		      hdr(&r, "Cache-Status"));
@@ -2175,14 +2000,8 @@ START_TEST(test_age_on_hits_never_duplicated)
 	fx_start(&f, NULL);
 	so_set(f.o, "/a", 200, "Cache-Control: max-age=100\r\nAge: 5\r\n", "a");
 	so_set(f.o, "/b", 200, "Cache-Control: max-age=100\r\n", "b");
-	step(&f, "GET", "/a", NULL, 200, "MISS", "a", NULL);
-	step(&f, "GET", "/a", NULL, 200, "HIT", "a", &r);
-	expect_age(&r, 5, 10);
-	http_reply_free(&r);
-	step(&f, "GET", "/b", NULL, 200, "MISS", "b", NULL);
-	step(&f, "GET", "/b", NULL, 200, "HIT", "b", &r);
-	expect_age(&r, 0, 5);
-	http_reply_free(&r);
+	expect_fresh(&f, "/a", "a", TTL_AGE(90, 95, 5, 10));
+	expect_fresh(&f, "/b", "b", TTL_AGE(95, 100, 0, 5));
 	step(&f, "HEAD", "/b", NULL, 200, "HIT", "", &r);
 	expect_age(&r, 0, 5);
 	http_reply_free(&r);
