@@ -1219,13 +1219,17 @@ static void invalidate_after(struct frontend *fe, const struct object *o)
 /* The fetch's fields are known: a response that is not kept leaves the coalescing table
  * so that later requests do not queue behind it, and one not for sharing marks its key
  * hit-for-miss for a while. */
+static void hook_answered(void *data, struct object *o)
+{
+	if (o->unsafe && policy_invalidates(o->status))
+		invalidate_after(data, o);
+}
+
 static void hook_fields(void *data, struct object *o, bool shared)
 {
 	struct frontend *fe = data;
 	uint64_t now;
 
-	if (o->unsafe && policy_invalidates(o->status))
-		invalidate_after(fe, o);
 	if (!o->candidate || o->storable)
 		return;
 	inflight_remove(fe->inflight, o);
@@ -1256,6 +1260,7 @@ static void hook_finished(void *data, struct object *o)
 }
 
 const struct upstream_hooks frontend_upstream_hooks = {
+	.answered = hook_answered,
 	.fields = hook_fields,
 	.finished = hook_finished,
 };

@@ -376,6 +376,8 @@ static bool revalidated(struct fetch *f, time_t now)
 	f->last_ms = upstream_now_ms();
 	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
 	o->upstream_us = (int64_t)(now_us() - f->started_us);
+	if (u->cfg.hooks->answered)
+		u->cfg.hooks->answered(u->cfg.hooks_data, o);
 	/* the whole body is here already: it is kept whoever reads it */
 	if (!object_fields_done(o, true, store)) {
 		f->error = "every client left";
@@ -468,12 +470,19 @@ static bool fields_complete(struct fetch *f)
 	f->last_ms = upstream_now_ms();
 	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
 	o->upstream_us = (int64_t)(now_us() - f->started_us);
+	if (u->cfg.hooks->answered)
+		u->cfg.hooks->answered(u->cfg.hooks_data, o);
 	if (!object_fields_done(o, storable, shared)) {
 		f->error = "every client left";
 		return false;
 	}
 	if (u->cfg.hooks->fields)
 		u->cfg.hooks->fields(u->cfg.hooks_data, o, shared);
+	/* a response without a body is whole now: stored before its client can ask again,
+	 * not when libcurl gets round to reporting the end */
+	if (o->head || f->length == 0 || f->status == 204 || f->status == 304 ||
+	    f->status < 200)
+		body_complete(f);
 	return true;
 }
 

@@ -25,6 +25,9 @@ struct upstream;
 
 /* Called on the upstream thread, with no lock held. */
 struct upstream_hooks {
+	/* the status and fields of <o> are known, before any reader sees them (an unsafe
+	 * request's invalidation happens here, so its client cannot ask again first) */
+	void (*answered)(void *data, struct object *o);
 	/* the status and fields of <o> are known; o->storable says whether it is kept, o->store
 	 * whether it goes into the cache; o->revalidated that a 304 refreshed o->validating
 	 * (o then holds the stored response with updated fields, its body complete) */
