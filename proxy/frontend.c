@@ -418,8 +418,9 @@ static int respond_hit(struct request *rq, struct object *o, bool stale)
 			return n;
 	}
 	pthread_mutex_lock(&o->lock);
-	if (o->unlinked || stale) {
-		/* evicted since the lookup, or an answer of its own: build it once */
+	if (o->unlinked || stale || !o->in_cache) {
+		/* evicted since the lookup, never stored, or an answer of its own: build it
+		 * once (a kept one would keep <o> alive: only leaving the cache lets go) */
 		r = hit_build(rq, o, age);
 		if (r) {
 			ret = MHD_queue_response(rq->conn, (unsigned)o->status, r);
@@ -582,8 +583,6 @@ static enum MHD_Result respond_stream(struct request *rq)
 
 /* ---- fetches ---------------------------------------------------------------------------- */
 
-/* object.h's on_complete: a complete, storable response goes into the cache before any
- * reader sees its end (the object's lock is held; cache_insert() takes only its own). */
 /* The marker of a URL whose responses vary (object.h): no response, the Vary names and a
  * generation its variants carry. Returns a referenced marker, or NULL. */
 static struct object *marker_for(struct frontend *fe, const char *key, size_t key_len,
@@ -614,6 +613,14 @@ static struct object *marker_for(struct frontend *fe, const char *key, size_t ke
 	return m;
 }
 
+/* Says whether an unsafe request invalidated URL key <key> since clock value <born>. */
+static bool invalidated_since(struct frontend *fe, const char *key, size_t len, uint64_t born)
+{
+	uint64_t h = cache_hash(key, len);
+
+	return atomic_load(&fe->inval_at[h & (FRONTEND_INVAL_SLOTS - 1)]) > born;
+}
+
 /* object.h's on_complete: a complete, storable response goes into the cache before any
  * reader sees its end (the object's lock is held; nothing here takes another object's).
  * A response that varies is stored under its variant key, beside its URL's marker. */
@@ -621,7 +628,8 @@ static void store_object(struct object *o, void *data)
 {
 	struct frontend *fe = data;
 
-	if (!o->store || o->invalidated)
+	if (!o->store || o->invalidated ||
+	    invalidated_since(fe, o->entry.key, o->primary_len, o->born))
 		return;
 	if (o->vary_names) {
 		size_t klen = o->primary_len + 1 + strlen(o->vary_key);
@@ -654,7 +662,8 @@ static void store_object(struct object *o, void *data)
 		return;		/* made for a variant, but the response no longer varies */
 	}
 	o->entry.size = object_size(o);
-	cache_insert(fe->cache, &o->entry);
+	if (cache_insert(fe->cache, &o->entry) == 0)
+		o->in_cache = true;
 }
 
 static struct object *make_object(void *arg)
@@ -669,6 +678,7 @@ static struct object *make_object(void *arg)
 	if (o) {
 		o->primary_len = rq->key_len;
 		o->gen = rq->vkey ? rq->vary_gen : 0;
+		o->born = atomic_load(&rq->fe->inval_clock);
 		o->candidate = rq->get;		/* policy_storable() weighs Authorization */
 		o->plain = rq->coalesce;
 		o->unsafe = rq->unsafe;
@@ -949,9 +959,12 @@ static enum MHD_Result resumed(struct request *rq);
 static enum MHD_Result copy_field(void *cls, enum MHD_ValueKind kind, const char *name,
 				  const char *value)
 {
+	struct fetch_spec *spec = cls;
+
 	(void)kind;
-	/* a field that does not fit is left out: a Vary on it then finds no variant */
-	headers_add(cls, name, strlen(name), value, strlen(value));
+	/* a field that does not fit makes the copy unfit to key a variant by */
+	if (headers_add(&spec->client_fields, name, strlen(name), value, strlen(value)) != 0)
+		spec->client_fields_cut = true;
 	return MHD_YES;
 }
 
@@ -969,8 +982,7 @@ static int submit_fetch(struct request *rq, struct object *o)
 	spec.policy = rq->policy;
 	spec.may_store = o->candidate;
 	if (o->candidate)
-		MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, copy_field,
-					  &spec.client_fields);
+		MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, copy_field, &spec);
 	if (spec.method == NULL || spec.target == NULL || spec.headers == NULL) {
 		fetch_spec_free(&spec);
 		object_finish(o, false, 503, "the proxy is out of memory");
@@ -996,8 +1008,12 @@ static void revalidate_in_background(struct request *rq, struct object *stale)
 	struct object *o = NULL;
 	enum inflight_claim claim;
 
-	rq->stale = stale;
-	object_get(stale);
+	if (rq->stale != stale) {
+		if (rq->stale)
+			object_put(rq->stale);
+		object_get(stale);
+		rq->stale = stale;
+	}
 	rq->validate = stale->validator && rq->get;
 	claim = inflight_claim(rq->fe->inflight, rq->vkey ? rq->vkey : rq->key,
 			       rq->vkey ? rq->vkey_len : rq->key_len, NULL, now_ms(), NULL,
@@ -1038,10 +1054,13 @@ static int answer_stored(struct request *rq, struct object *o)
 		object_get(o);
 		rq->stale = o;
 	}
-	if (rq->fwd == FWD_URI_MISS)
-		rq->fwd = (rq->policy.cc.flags & CC_NO_CACHE) || rq->policy.cc.max_age == 0
-				  ? FWD_REQUEST
-				  : FWD_STALE;
+	if (rq->fwd == FWD_URI_MISS) {
+		long long age = policy_current_age(o->initial_age, o->response_time, time(NULL));
+
+		/* still fresh: the request's own directives sent it on (RFC 9211 §2.2) */
+		rq->fwd = age < o->lifetime && !(o->cc.flags & CC_NO_CACHE) ? FWD_REQUEST
+									     : FWD_STALE;
+	}
 	return 0;
 }
 
@@ -1094,6 +1113,13 @@ static enum MHD_Result start_fetch(struct request *rq, bool coalesce)
 	if (claim == INFLIGHT_JOINED) {
 		bool stored;
 
+		/* (o's key is the upstream thread's to change; the URL is rq's too) */
+		if (invalidated_since(fe, rq->key, rq->key_len, o->born) ||
+		    (o->gen && o->gen != rq->vary_gen)) {
+			/* started before an unsafe request changed the URL: not to be shared */
+			request_drop_stream(rq);
+			return start_fetch(rq, false);
+		}
 		pthread_mutex_lock(&o->lock);
 		stored = o->state == OBJECT_COMPLETE && o->storable && o->store && !o->invalidated;
 		pthread_mutex_unlock(&o->lock);
@@ -1186,6 +1212,14 @@ static enum MHD_Result resumed(struct request *rq)
  * (it will not be stored) and its hit-for-miss mark. */
 static void invalidate(struct frontend *fe, const char *key, size_t len)
 {
+	atomic_uint_fast64_t *slot =
+		&fe->inval_at[cache_hash(key, len) & (FRONTEND_INVAL_SLOTS - 1)];
+	uint_fast64_t now = atomic_fetch_add(&fe->inval_clock, 1) + 1, at = atomic_load(slot);
+
+	/* first the clock: a fetch of this URL running now, in the coalescing table or not,
+	 * will not be stored */
+	while (at < now && !atomic_compare_exchange_weak(slot, &at, now))
+		;
 	inflight_invalidate(fe->inflight, key, len);
 	if (cache_remove(fe->cache, key, len))
 		log_debug("invalidated %.*s", (int)len, key);
@@ -1247,6 +1281,8 @@ static void hook_finished(void *data, struct object *o)
 	struct frontend *fe = data;
 	bool store;
 
+	if (o->validator_mismatch)
+		invalidate(fe, o->entry.key, o->primary_len);	/* the next request fetches anew */
 	if (!o->candidate)
 		return;
 	pthread_mutex_lock(&o->lock);

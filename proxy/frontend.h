@@ -37,6 +37,7 @@ struct frontend_config {
 };
 
 #define FRONTEND_MAX_OBSERVERS 4
+#define FRONTEND_INVAL_SLOTS 4096	/* a power of two */
 
 struct frontend_observer {
 	exchange_observer_fn *fn;
@@ -52,6 +53,11 @@ struct frontend {
 	struct upstream *upstream;
 	atomic_long in_flight;		/* requests begun and not completed */
 	atomic_uint_fast64_t vary_gen;	/* the last Vary marker generation given */
+	/* Invalidations by URL hash: inval_at[h] is the clock of the last one whose key hashed
+	 * to h. A fetch born before it may be outdated and is not stored or joined; a slot
+	 * two keys share errs towards not storing. */
+	atomic_uint_fast64_t inval_clock;
+	atomic_uint_fast64_t inval_at[FRONTEND_INVAL_SLOTS];
 	atomic_bool draining;
 	int idle_fd;			/* eventfd: written when a drain sees in_flight reach 0 */
 };

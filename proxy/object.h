@@ -95,6 +95,7 @@ struct object {
 	struct object *validating;	/* the stored response this fetch revalidates, with
 					 * a reference; NULL for a plain fetch */
 	uint64_t inflight_hash;		/* inflight.c's own */
+	uint64_t born;			/* the front end's invalidation clock when created */
 
 	/* upstream */
 	int status;
@@ -111,6 +112,8 @@ struct object {
 	char *vary_names;		/* policy_vary_names() of its Vary, or NULL */
 	char *vary_key;			/* the owner request's secondary key for vary_names */
 	bool marker;			/* no response: the Vary names of a URL's variants */
+	bool validator_mismatch;	/* the backend's 304 named another representation:
+					 * the stored one is dropped */
 	uint64_t gen;			/* a marker's generation; a variant's, its marker's:
 					 * a variant of another generation is not used */
 	char backend[272];		/* "host:port" that answered (BALANCER_MAX_NAME) */
@@ -124,6 +127,8 @@ struct object {
 	bool shared;			/* readers other than the owner may attach */
 	bool paused;			/* the writer was told to wait for room */
 	bool unlinked;			/* left the cache: no new hit responses are kept */
+	bool in_cache;			/* was inserted: only then is a prebuilt hit response
+					 * kept (object_unlinked() lets go of it) */
 	bool invalidated;		/* an unsafe request changed the resource: not stored */
 	char *body;
 	size_t len, cap;		/* bytes held, bytes allocated */

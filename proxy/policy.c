@@ -584,6 +584,8 @@ int policy_vary_key(const char *names, policy_field_fn *get, void *ctx, char *ou
 		memcpy(out + used, name, k);
 		used += k;
 		v = get(ctx, name, value, sizeof(value));
+		if (v && strlen(v) >= sizeof(value) - 1)
+			return -1;	/* it may have been cut: two values must never share a key */
 		if (v) {
 			out[used++] = '=';
 			if (!append_normalised(out, len, &used, v))

@@ -204,7 +204,8 @@ int policy_vary_names(const char *vary, char *out, size_t len);
 /* Writes the secondary key of a request for normalised Vary names <names>: for each name,
  * "name=value\n" with the request's value normalised (blanks trimmed, runs of blanks one
  * space, none around commas), or "name\n" when the request lacks the field. Returns the
- * length, or -1 when it does not fit. */
+ * length, or -1 when it does not fit or a value is too long to be sure it was whole (4 KiB):
+ * such a request neither matches nor stores a variant. */
 int policy_vary_key(const char *names, policy_field_fn *get, void *ctx, char *out, size_t len);
 
 /* ---- invalidation (RFC 9111 §4.4) ----------------------------------------------------- */

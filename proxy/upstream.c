@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http.h"
 #include "log.h"
 #include "opts.h"
 
@@ -303,6 +304,8 @@ static bool vary_setup(struct fetch *f, struct object *o)
 	}
 	if (policy_vary_names(vary, names, sizeof(names)) <= 0)
 		return policy_vary_names(vary, names, sizeof(names)) == 0;
+	if (f->spec.client_fields_cut)
+		return false;	/* the key would not be the one lookups compute */
 	if (policy_vary_key(names, client_field, &f->spec.client_fields, key, sizeof(key)) < 0)
 		return false;
 	o->vary_names = strdup(names);
@@ -331,19 +334,38 @@ static bool revalidated(struct fetch *f, time_t now)
 	struct object *o = f->spec.obj, *old = o->validating;
 	struct header_list merged = { 0 };
 	struct policy_response pr;
-	bool store;
+	const char *etag = headers_get(&f->fields, "ETag");
+	const char *old_etag = headers_get(&old->fields, "ETag");
+	bool store, dated = headers_get(&f->fields, "Date") != NULL;
 	int r = 0;
 
+	/* what fails from here is not the backend's doing: no retry, no mark against it */
+	f->fields_done = true;
+	if (etag && etag[0] == '"' && (old_etag == NULL || strcmp(etag, old_etag) != 0)) {
+		/* §4.3.4: a strong validator of another representation updates nothing */
+		o->validator_mismatch = true;
+		f->error = "the backend's 304 names another representation than the stored one";
+		return false;
+	}
 	for (size_t i = 0; i < old->fields.n && r == 0; i++) {
 		const char *name = old->fields.v[i].name, *value = old->fields.v[i].value;
 
-		if (headers_get(&f->fields, name) == NULL)
+		/* the stored Age and (when the 304 has none) Date describe the old response:
+		 * kept, they would age the refreshed one from the start */
+		if (headers_get(&f->fields, name) == NULL && strcasecmp(name, "Age") != 0 &&
+		    (dated || strcasecmp(name, "Date") != 0))
 			r = headers_add(&merged, name, strlen(name), value, strlen(value));
 	}
 	for (size_t i = 0; i < f->fields.n && r == 0; i++) {
 		const char *name = f->fields.v[i].name, *value = f->fields.v[i].value;
 
 		r = headers_add(&merged, name, strlen(name), value, strlen(value));
+	}
+	if (r == 0 && !dated) {
+		char date[HTTP_DATE_LEN];
+
+		http_date_format(now, date);	/* RFC 9110 §6.6.1: a cache adds one */
+		r = headers_add(&merged, "Date", 4, date, strlen(date));
 	}
 	if (r) {
 		headers_free(&merged);

@@ -59,6 +59,7 @@ struct fetch_spec {
 	struct header_list client_fields;	/* the client's own fields, as it sent them: a
 						 * Vary response's secondary key is read from
 						 * these, as lookups read it */
+	bool client_fields_cut;		/* some did not fit: no variant may be stored */
 	char *body;			/* request body, or NULL */
 	size_t body_len;
 	struct policy_request policy;	/* for the storable decision */

@@ -934,7 +934,12 @@ START_TEST(test_req_max_age)
 	store_fresh(&f);	/* age about 30 */
 	expect_hit(&f, H("Cache-Control: max-age=60"), "request max-age=60, age 30");
 	expect_forwarded(&f, H("Cache-Control: max-age=10"), NULL, 2, "request max-age=10, age 30");
-	expect_forwarded(&f, H("Cache-Control: max-age=0"), NULL, 3, "request max-age=0");
+	/* §4.3.4: the origin's 304 (no Age) validated it just now: its age starts again */
+	step(&f, "GET", "/s", H("Cache-Control: max-age=10"), 200, "HIT", "s00000001", NULL);
+	expect_count(&f, "/s", 2, "request max-age=10 after the 304");
+	fx_stop(&f);
+	store_fresh(&f);
+	expect_forwarded(&f, H("Cache-Control: max-age=0"), NULL, 2, "request max-age=0, age 30");
 	fx_stop(&f);
 }
 END_TEST
@@ -1254,6 +1259,71 @@ START_TEST(test_validation_304_merge_exceptions)
 		http_reply_free(&r);
 	}
 	expect_count(&f, "/s", 2, "304 merge");
+	fx_stop(&f);
+}
+END_TEST
+
+/* §4.3.4, §4.2.3: a 304 without Age validated the response now: the stored response's old
+ * Age goes, so the refreshed response is fresh again (it was REVALIDATED on every request
+ * while the stored Age: 100 outlived max-age=60). */
+START_TEST(test_validation_304_drops_old_age)
+{
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nAge: 100\r\nETag: \"v1\"\r\n",
+	       "the stored body");
+	so_set_304(f.o, "/s", "\"v1\"", NULL, fields_304(60));
+	step(&f, "GET", "/s", NULL, 200, "MISS", "the stored body", NULL);
+	step(&f, "GET", "/s", NULL, 200, "REVALIDATED", "the stored body", NULL);
+	step(&f, "GET", "/s", NULL, 200, "HIT", "the stored body", NULL);
+	expect_count(&f, "/s", 2, "a 304 without Age");
+	fx_stop(&f);
+}
+END_TEST
+
+/* §4.3.4: a 304 whose strong validator names another representation updates nothing: the
+ * stored body is not served under the new ETag; the request fails (502) and the next one
+ * fetches the full response. */
+START_TEST(test_validation_304_other_etag)
+{
+	struct http_reply r;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, stale_fields("max-age=10"), "body v1");
+	so_set_304(f.o, "/s", "\"v1\"", NULL, "Cache-Control: max-age=60\r\nETag: \"v2\"\r\n");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "body v1", NULL);
+	step(&f, "GET", "/s", NULL, 502, NULL, NULL, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nETag: \"v2\"\r\n", "body v2");
+	step(&f, "GET", "/s", NULL, 200, "MISS", "body v2", &r);
+	ck_assert_str_eq(hdr(&r, "ETag"), "\"v2\"");
+	http_reply_free(&r);
+	expect_count(&f, "/s", 3, "a 304 naming another representation");
+	fx_stop(&f);
+}
+END_TEST
+
+/* RFC 9111 §4.1: a request field value too long to compare whole (over 4 KiB) neither
+ * stores a variant nor matches one: two such values that differ only at the end never
+ * share a response. */
+START_TEST(test_vary_long_value)
+{
+	char a[4310], c[4310];
+	struct fx f;
+
+	/* "X-V: xxx...xA" and "X-V: xxx...xC", 4300 bytes of value each */
+	memcpy(a, "X-V: ", 5);
+	memset(a + 5, 'x', sizeof(a) - 6);
+	a[sizeof(a) - 1] = '\0';
+	memcpy(c, a, sizeof(c));
+	a[sizeof(a) - 2] = 'A';
+	c[sizeof(c) - 2] = 'C';
+	fx_start(&f, NULL);
+	so_set(f.o, "/s", 200, "Cache-Control: max-age=60\r\nVary: X-V\r\n", "v ########");
+	step(&f, "GET", "/s", H(a), 200, "MISS", "v 00000001", NULL);
+	step(&f, "GET", "/s", H(c), 200, NULL, "v 00000002", NULL);
+	step(&f, "GET", "/s", H(a), 200, NULL, "v 00000003", NULL);
 	fx_stop(&f);
 }
 END_TEST
@@ -2112,6 +2182,9 @@ static Suite *rfc9111_suite(void)
 	tcase_add_test(vl, test_validation_weak_comparison);
 	tcase_add_test(vl, test_validation_if_none_match_star);
 	tcase_add_test(vl, test_validation_304_merge_exceptions);
+	tcase_add_test(vl, test_validation_304_drops_old_age);
+	tcase_add_test(vl, test_validation_304_other_etag);
+	tcase_add_test(vl, test_vary_long_value);
 	tcase_add_test(vl, test_validation_stale_on_arrival_race);
 	tcase_add_test(vl, test_validation_inm_overrides_ims);
 	tcase_add_test(vl, test_validation_conditions_only_for_2xx);
