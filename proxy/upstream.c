@@ -315,6 +315,29 @@ static bool vary_setup(struct fetch *f, struct object *o)
 
 static void body_complete(struct fetch *f);
 
+/* The object's status and fields are set: the owner's hooks and the readers learn them
+ * (the answered hook first, before any reader). <keep> and <shared> as for
+ * object_fields_done(). Returns false when every client left a body not kept. */
+static bool publish_fields(struct fetch *f, bool keep, bool shared)
+{
+	struct upstream *u = f->up;
+	struct object *o = f->spec.obj;
+
+	f->fields_done = true;
+	f->last_ms = upstream_now_ms();
+	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
+	o->upstream_us = (int64_t)(now_us() - f->started_us);
+	if (u->cfg.hooks->answered)
+		u->cfg.hooks->answered(u->cfg.hooks_data, o);
+	if (!object_fields_done(o, keep, shared)) {
+		f->error = "every client left";
+		return false;
+	}
+	if (u->cfg.hooks->fields)
+		u->cfg.hooks->fields(u->cfg.hooks_data, o, shared);
+	return true;
+}
+
 /* Lets go of the stored response a fetch revalidated, once it is no longer needed: a
  * stored object must not keep its predecessor's body alive. */
 static void drop_validating(struct object *o)
@@ -394,19 +417,9 @@ static bool revalidated(struct fetch *f, time_t now)
 	store = f->spec.may_store && policy_storable(&u->cfg.policy, &f->spec.policy, &pr, NULL) &&
 		policy_worth_keeping(&pr, o->lifetime, o->initial_age);
 	o->store = store;
-	f->fields_done = true;
-	f->last_ms = upstream_now_ms();
-	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
-	o->upstream_us = (int64_t)(now_us() - f->started_us);
-	if (u->cfg.hooks->answered)
-		u->cfg.hooks->answered(u->cfg.hooks_data, o);
 	/* the whole body is here already: it is kept whoever reads it */
-	if (!object_fields_done(o, true, store)) {
-		f->error = "every client left";
+	if (!publish_fields(f, true, store))
 		return false;
-	}
-	if (u->cfg.hooks->fields)
-		u->cfg.hooks->fields(u->cfg.hooks_data, o, store);
 	if (old->len && object_append(o, old->body, old->len) != 0) {
 		f->error = "the proxy is out of memory";
 		return false;
@@ -488,18 +501,8 @@ static bool fields_complete(struct fetch *f)
 	o->store = storable;
 	if (!storable && f->spec.may_store)
 		log_debug("not stored: %s: %s", o->entry.key, why ? why : "?");
-	f->fields_done = true;
-	f->last_ms = upstream_now_ms();
-	snprintf(o->backend, sizeof(o->backend), "%s", f->be->name);
-	o->upstream_us = (int64_t)(now_us() - f->started_us);
-	if (u->cfg.hooks->answered)
-		u->cfg.hooks->answered(u->cfg.hooks_data, o);
-	if (!object_fields_done(o, storable, shared)) {
-		f->error = "every client left";
+	if (!publish_fields(f, storable, shared))
 		return false;
-	}
-	if (u->cfg.hooks->fields)
-		u->cfg.hooks->fields(u->cfg.hooks_data, o, shared);
 	/* a response without a body is whole now: stored before its client can ask again,
 	 * not when libcurl gets round to reporting the end */
 	if (o->head || f->length == 0 || f->status == 204 || f->status == 304 ||
