@@ -35,6 +35,7 @@
 #include "check_main.h"
 #include "expect.h"
 #include "http_client.h"
+#include "load.h"
 #include "proc.h"
 
 #define TIMEOUT_MS 60000	/* generous bounds, never waits: servers may run under valgrind */
@@ -624,74 +625,6 @@ END_TEST
  * and tallying what came back. */
 #define LOAD_THREADS 4
 
-struct load {
-	char url[128];
-	atomic_bool stop;
-	atomic_long total;
-	atomic_long failed;
-	atomic_long served[ORIGINS];
-	atomic_long unknown;		/* 200 from none of the origins */
-	pthread_mutex_t lock;
-	char first_failure[256];	/* lock */
-	pthread_t threads[LOAD_THREADS];
-	int nthreads;
-};
-
-static void *load_main(void *arg)
-{
-	struct load *l = arg;
-
-	while (!atomic_load(&l->stop)) {
-		struct http_reply r;
-		int ret = http_get(l->url, &r), i;
-
-		if (ret != 0 || r.status != 200) {
-			pthread_mutex_lock(&l->lock);
-			if (atomic_fetch_add(&l->failed, 1) == 0)
-				snprintf(l->first_failure, sizeof(l->first_failure),
-					 "curl error %d, status %ld: %.160s", r.curl_code, r.status,
-					 r.body ? r.body : "");
-			pthread_mutex_unlock(&l->lock);
-		} else if ((i = served_index(&r)) >= 0) {
-			atomic_fetch_add(&l->served[i], 1);
-		} else {
-			atomic_fetch_add(&l->unknown, 1);
-		}
-		atomic_fetch_add(&l->total, 1);
-		http_reply_free(&r);
-	}
-	return NULL;
-}
-
-static void load_start(struct load *l, const struct proc *proxy, int threads)
-{
-	memset(l, 0, sizeof(*l));
-	snprintf(l->url, sizeof(l->url), "%s/api/test", proxy->url);
-	pthread_mutex_init(&l->lock, NULL);
-	for (l->nthreads = 0; l->nthreads < threads; l->nthreads++)
-		ck_assert_int_eq(pthread_create(&l->threads[l->nthreads], NULL, load_main, l), 0);
-}
-
-/* Waits until the load has made <n> more requests than <from> (bounded). */
-static void load_wait(struct load *l, long from, long n)
-{
-	uint64_t deadline = now_ms() + TIMEOUT_MS;
-
-	while (atomic_load(&l->total) < from + n) {
-		ck_assert_msg(now_ms() < deadline, "the load made %ld requests in %d ms, want %ld",
-			      atomic_load(&l->total) - from, TIMEOUT_MS, n);
-		poll(NULL, 0, 5);
-	}
-}
-
-static void load_stop(struct load *l)
-{
-	atomic_store(&l->stop, true);
-	for (int i = 0; i < l->nthreads; i++)
-		pthread_join(l->threads[i], NULL);
-	pthread_mutex_destroy(&l->lock);
-}
-
 /* An origin stopped (SIGTERM, then its exit) in the middle of a steady load of GETs costs
  * no client request: what was sent to it is retried on another. The proxy takes it out
  * and says so once; then nothing goes to it. Restarted on its port, it is taken back. */
@@ -709,12 +642,12 @@ START_TEST(test_failover_under_load)
 	int i;
 
 	proxy_start(&proxy, backends, extra);
-	load_start(&l, &proxy, proc_wrapped() ? 2 : LOAD_THREADS);
-	load_wait(&l, 0, batch);
+	load_start(&l, proc_url(&proxy, "/api/test"), proc_wrapped() ? 2 : LOAD_THREADS, served_index);
+	load_wait(&l, 0, batch, TIMEOUT_MS);
 	origin_stop(victim);
 	wait_backend(origin_addr(victim), "down");
 	mark = atomic_load(&l.total);
-	load_wait(&l, mark, batch);	/* and on it goes, on two origins */
+	load_wait(&l, mark, batch, TIMEOUT_MS);	/* and on it goes, on two origins */
 	load_stop(&l);
 	ck_assert_msg(atomic_load(&l.failed) == 0, "%ld of %ld requests failed; the first: %s",
 		      atomic_load(&l.failed), atomic_load(&l.total), l.first_failure);
