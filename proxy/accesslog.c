@@ -68,27 +68,23 @@ __attribute__((format(printf, 2, 3))) static void putf(struct line *l, const cha
 		put(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* Appends <s> escaped for a quoted combined-format field (\" \\ \xHH), at most <max> bytes
- * of output; "-" for NULL. */
-static void put_escaped(struct line *l, const char *s, size_t max)
+/* Appends <s> with '"' and '\\' escaped by a backslash and every byte outside printable
+ * ASCII as <prefix> and two hex digits from <hex>, at most <max> bytes of output. */
+static void put_escaped_as(struct line *l, const char *s, size_t max, const char *prefix,
+			   const char *hex)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t start = l->len;
+	size_t start = l->len, plen = strlen(prefix);
 
-	if (s == NULL) {
-		puts_(l, "-");
-		return;
-	}
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char e[4];
+		char e[8];
 		size_t n = 0;
 
 		if (*p == '"' || *p == '\\') {
 			e[n++] = '\\';
 			e[n++] = (char)*p;
 		} else if (*p < 0x20 || *p >= 0x7f) {
-			e[n++] = '\\';
-			e[n++] = 'x';
+			memcpy(e, prefix, plen);
+			n = plen;
 			e[n++] = hex[*p >> 4];
 			e[n++] = hex[*p & 15];
 		} else {
@@ -100,38 +96,26 @@ static void put_escaped(struct line *l, const char *s, size_t max)
 	}
 }
 
+/* Appends <s> escaped for a quoted combined-format field (\" \\ \xHH), at most <max> bytes
+ * of output; "-" for NULL. */
+static void put_escaped(struct line *l, const char *s, size_t max)
+{
+	if (s == NULL)
+		puts_(l, "-");
+	else
+		put_escaped_as(l, s, max, "\\x", "0123456789ABCDEF");
+}
+
 /* Appends <s> as a JSON string (or null), at most <max> bytes of output. Bytes outside
  * printable ASCII become \u00XX, so that the line is valid UTF-8 whatever the client sent. */
 static void put_json_string(struct line *l, const char *s, size_t max)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t start;
-
 	if (s == NULL) {
 		puts_(l, "null");
 		return;
 	}
 	puts_(l, "\"");
-	start = l->len;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char e[6];
-		size_t n = 0;
-
-		if (*p == '"' || *p == '\\') {
-			e[n++] = '\\';
-			e[n++] = (char)*p;
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			memcpy(e, "\\u00", 4);
-			n = 4;
-			e[n++] = hex[*p >> 4];
-			e[n++] = hex[*p & 15];
-		} else {
-			e[n++] = (char)*p;
-		}
-		if (l->len - start + n > max)
-			break;
-		put(l, e, n);
-	}
+	put_escaped_as(l, s, max, "\\u00", "0123456789abcdef");
 	puts_(l, "\"");
 }
 
